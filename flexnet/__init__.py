@@ -1,0 +1,48 @@
+"""flexnet: dense neural networks with the Keras interface, open gradients, and any
+Array API backend (NumPy, CuPy, PyTorch, array-api-strict).
+
+    import flexnet as fx
+    model = fx.Sequential([fx.layers.Dense(16, input_dim=30, activation="relu"),
+                           fx.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(X, y, batch_size=64, epochs=30)
+"""
+
+from flexnet import (
+    activations,
+    callbacks,
+    data,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    random,
+    utils,
+)
+from flexnet.backend import Backend, floatx, get_backend, set_backend, set_floatx
+from flexnet.models import Model, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "Model",
+    "Sequential",
+    "activations",
+    "callbacks",
+    "data",
+    "floatx",
+    "get_backend",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "optimizers",
+    "random",
+    "set_backend",
+    "set_floatx",
+    "utils",
+]

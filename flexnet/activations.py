@@ -1,0 +1,188 @@
+"""Activation functions as (function, derivative) pairs, looked up by name.
+
+Each activation has ``forward(xp, Z) -> Y`` and ``backward(xp, Z, Y, dY) -> dZ``,
+the vector-Jacobian product of ``Y = f(Z)``. Layers call them with their stored
+namespace ``xp``; called directly, ``relu(Z)`` finds the namespace from ``Z``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import array_api_compat
+
+__all__ = [
+    "ActivationFunction",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "get",
+    "linear",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+
+class ActivationFunction(ABC):
+    """Base class: an elementwise (or row-wise) function and its backward pass.
+
+    Subclasses set ``name`` and implement :meth:`forward` and :meth:`backward`.
+
+    Example:
+        >>> import numpy as np
+        >>> from flexnet.activations import ActivationFunction
+        >>> class Square(ActivationFunction):
+        ...     name = "square"
+        ...     def forward(self, xp, Z):
+        ...         return Z * Z
+        ...     def backward(self, xp, Z, Y, dY):
+        ...         return 2.0 * Z * dY
+        >>> Square()(np.asarray([1.0, -2.0]))
+        array([1., 4.])
+    """
+
+    name = "activation"
+
+    @abstractmethod
+    def forward(self, xp, Z):
+        """``Y = f(Z)``, same shape as ``Z``."""
+
+    @abstractmethod
+    def backward(self, xp, Z, Y, dY):
+        """``dZ = dY · ∂Y/∂Z`` given the input ``Z``, output ``Y`` and upstream ``dY``."""
+
+    def __call__(self, Z):
+        return self.forward(array_api_compat.array_namespace(Z), Z)
+
+    def get_config(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Linear(ActivationFunction):
+    """Identity: ``f(z) = z``, ``f'(z) = 1``."""
+
+    name = "linear"
+
+    def forward(self, xp, Z):
+        return Z
+
+    def backward(self, xp, Z, Y, dY):
+        return dY
+
+
+class Sigmoid(ActivationFunction):
+    """Logistic sigmoid ``σ(z) = 1 / (1 + e^{-z})``, ``σ'(z) = σ(z)(1 - σ(z))``.
+
+    Computed as ``1/(1+e^{-|z|})`` or ``e^{-|z|}/(1+e^{-|z|})`` by sign, so no
+    exponential overflows.
+    """
+
+    name = "sigmoid"
+
+    def forward(self, xp, Z):
+        E = xp.exp(-xp.abs(Z))
+        return xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+
+    def backward(self, xp, Z, Y, dY):
+        return dY * Y * (1.0 - Y)
+
+
+class Tanh(ActivationFunction):
+    """Hyperbolic tangent ``tanh(z)``, derivative ``1 - tanh²(z)``."""
+
+    name = "tanh"
+
+    def forward(self, xp, Z):
+        return xp.tanh(Z)
+
+    def backward(self, xp, Z, Y, dY):
+        return dY * (1.0 - Y * Y)
+
+
+class ReLU(ActivationFunction):
+    """Rectified linear unit ``max(z, 0)``; derivative 1 for ``z > 0``, else 0."""
+
+    name = "relu"
+
+    def forward(self, xp, Z):
+        return xp.maximum(Z, xp.zeros_like(Z))
+
+    def backward(self, xp, Z, Y, dY):
+        return xp.where(Z > 0, dY, xp.zeros_like(dY))
+
+
+class Softmax(ActivationFunction):
+    """Softmax along ``axis``: ``y_i = e^{z_i - max z} / Σ_j e^{z_j - max z}``.
+
+    Backward: ``dZ = Y ⊙ (dY - Σ_j dY_j Y_j)`` along ``axis``.
+
+    Args:
+        axis: the axis that sums to one (the class axis, last by default).
+    """
+
+    name = "softmax"
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, xp, Z):
+        E = xp.exp(Z - xp.max(Z, axis=self.axis, keepdims=True))
+        return E / xp.sum(E, axis=self.axis, keepdims=True)
+
+    def backward(self, xp, Z, Y, dY):
+        return Y * (dY - xp.sum(dY * Y, axis=self.axis, keepdims=True))
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis}
+
+    def __repr__(self) -> str:
+        return f"Softmax(axis={self.axis})"
+
+
+linear = Linear()
+sigmoid = Sigmoid()
+tanh = Tanh()
+relu = ReLU()
+softmax = Softmax()
+
+#: Name -> activation class. Register your own with ``ACTIVATIONS["name"] = MyActivation``.
+ACTIVATIONS: dict[str, type[ActivationFunction]] = {
+    "linear": Linear,
+    "identity": Linear,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "softmax": Softmax,
+}
+
+
+def get(identifier) -> ActivationFunction:
+    """An activation from a name, an instance or class, or ``None`` (linear).
+
+    Raises:
+        ValueError: unknown name, listing the valid ones.
+        TypeError: anything else.
+    """
+    if identifier is None:
+        return Linear()
+    if isinstance(identifier, ActivationFunction):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, ActivationFunction):
+        return identifier()
+    if isinstance(identifier, str):
+        cls = ACTIVATIONS.get(identifier.lower())
+        if cls is None:
+            raise ValueError(
+                f"unknown activation {identifier!r}; valid names are {sorted(ACTIVATIONS)}"
+            )
+        return cls()
+    raise TypeError(
+        f"activation must be a name, an ActivationFunction or None, got {type(identifier).__name__}"
+    )

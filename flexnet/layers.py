@@ -1,0 +1,390 @@
+"""Layers: forward/backward pairs that own their parameters and gradients.
+
+A layer is built once its input shape is known (``build(input_shape)`` makes
+the weights with :meth:`Layer.add_weight`); ``forward(X, training)`` returns
+``Y`` and keeps what ``backward`` needs; ``backward(dY)`` fills
+``self.grads`` (one entry per entry of ``self.params``) and returns ``dX``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from flexnet import activations, initializers
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Layer"]
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def normalize_shape(shape, what: str = "input_shape") -> tuple[int, ...]:
+    """A shape without its batch axis, as a tuple of positive ints."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{what} must be a tuple of ints, got {shape!r}") from None
+    if not shape or any(
+        isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in shape
+    ):
+        raise ValueError(f"{what} must be a non-empty tuple of positive ints, got {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+class Layer(ABC):
+    """Base class of all layers.
+
+    Subclasses implement :meth:`forward` and :meth:`backward`, and :meth:`build`
+    and :meth:`compute_output_shape` when they have weights or change the shape.
+
+    Attributes:
+        params: trainable weights by name (``{"kernel": W, "bias": b}``).
+        grads: gradients of the loss, same keys as ``params``, filled by ``backward``.
+        buffers: non-trainable weights by name (e.g. moving statistics).
+        xp, backend, dtype, rng: the namespace, backend, float dtype name and
+            random generator the layer was built with.
+
+    Args:
+        name: unique name within a model; defaults to the snake-cased class name.
+        input_shape: the input shape without the batch axis, for a first layer.
+        trainable: whether the optimizer updates this layer's ``params``.
+
+    Example: a layer that scales each feature by a learned factor::
+
+        class Scale(Layer):
+            def build(self, input_shape):
+                self.add_weight("scale", (input_shape[-1],), initializer="ones")
+
+            def forward(self, X, training=False):
+                self.X = X
+                return X * self.params["scale"]
+
+            def backward(self, dY):
+                self.grads["scale"] = self.xp.sum(dY * self.X, axis=0)
+                return dY * self.params["scale"]
+    """
+
+    def __init__(self, *, name: str | None = None, input_shape=None, trainable: bool = True):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.trainable = bool(trainable)
+        self.input_shape = None if input_shape is None else normalize_shape(input_shape)
+        self.params: dict[str, Any] = {}
+        self.grads: dict[str, Any] = {}
+        self.buffers: dict[str, Any] = {}
+        self.built = False
+        self.backend = None
+        self.xp = None
+        self.dtype: str | None = None
+        self.rng = None
+
+    # -- building -----------------------------------------------------------
+    @property
+    def default_name(self) -> str:
+        return _snake_case(type(self).__name__)
+
+    def setup(self, input_shape: tuple, backend, dtype: str, rng) -> tuple:
+        """Bind the layer to a backend, build its weights, return its output shape.
+
+        Called by the model; ``input_shape`` includes the batch axis as ``None``.
+        """
+        if self.input_shape is not None and tuple(input_shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"layer {self.name!r} was declared with input_shape={self.input_shape} "
+                f"but receives inputs of shape {tuple(input_shape[1:])}"
+            )
+        self.backend, self.xp, self.dtype, self.rng = backend, backend.xp, dtype, rng
+        if not self.built:
+            self.build(tuple(input_shape))
+            self.built = True
+        return self.compute_output_shape(tuple(input_shape))
+
+    def build(self, input_shape: tuple) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis ``None``).
+
+        Layers without weights need not override it.
+        """
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape (batch axis ``None``) for inputs of ``input_shape``."""
+        return input_shape
+
+    def add_weight(self, name: str, shape, initializer="zeros", trainable: bool = True):
+        """Create a weight on the layer's device with an initializer; returns it.
+
+        Trainable weights go to ``params`` (and get a ``grads`` entry from
+        ``backward``); others go to ``buffers``.
+        """
+        if self.backend is None:
+            raise RuntimeError(f"layer {self.name!r}: add_weight is called from build()")
+        value = initializers.get(initializer)(tuple(shape), self.dtype, self.rng)
+        (self.params if trainable else self.buffers)[name] = value
+        return value
+
+    def move(self, backend, rng) -> None:
+        """Move weights to another backend (``model.to`` calls this). Gradients are dropped."""
+        dtype = self.dtype
+        for store in (self.params, self.buffers):
+            for key, value in store.items():
+                store[key] = backend.from_numpy(self.backend.to_numpy(value), dtype)
+        self.grads = {}
+        self.backend, self.xp, self.rng = backend, backend.xp, rng
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        """Forget the arrays kept for backward (they hold memory and a device)."""
+        for key in ("X", "Z", "Y", "mask"):
+            if key in self.__dict__:
+                self.__dict__[key] = None
+
+    # -- computing ----------------------------------------------------------
+    @abstractmethod
+    def forward(self, X, training: bool = False):
+        """``Y`` for a batch ``X``; keep what :meth:`backward` needs."""
+
+    @abstractmethod
+    def backward(self, dY):
+        """Given ``dY = ∂L/∂Y``, set ``self.grads`` and return ``dX = ∂L/∂X``."""
+
+    # -- weights ------------------------------------------------------------
+    @property
+    def weights(self) -> list:
+        """All weights: trainable ``params`` then ``buffers``, in creation order."""
+        return list(self.params.values()) + list(self.buffers.values())
+
+    @property
+    def trainable_weights(self) -> list:
+        return list(self.params.values()) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list:
+        frozen = [] if self.trainable else list(self.params.values())
+        return frozen + list(self.buffers.values())
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights."""
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights as NumPy arrays (``params`` then ``buffers``)."""
+        return [self.backend.to_numpy(w) for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Replace the weights from arrays of the same shapes (copied, never shared)."""
+        names = [(self.params, k) for k in self.params] + [(self.buffers, k) for k in self.buffers]
+        weights = list(weights)
+        expected = [tuple(store[k].shape) for store, k in names]
+        given = [tuple(np.shape(w)) for w in weights]
+        if given != expected:
+            raise ValueError(
+                f"layer {self.name!r} expects weights of shapes {expected}, got {given}"
+            )
+        for (store, key), w in zip(names, weights):
+            host = np.array(_host(w), dtype=np.dtype(self.dtype), copy=True)
+            store[key] = self.backend.from_numpy(host)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.input_shape is not None:
+            config["input_shape"] = self.input_shape
+        return config
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _host(w):
+    """A weight given by the user as a NumPy array, a list, or another library's array."""
+    if isinstance(w, np.ndarray):
+        return w
+    for attr in ("get", "cpu"):  # cupy.ndarray.get(), torch.Tensor.cpu()
+        if hasattr(w, attr) and hasattr(w, "__dlpack__"):
+            w = getattr(w, attr)()
+            break
+    try:
+        return np.from_dlpack(w)
+    except (TypeError, AttributeError, RuntimeError, BufferError):
+        return np.asarray(w)
+
+
+class Dense(Layer):
+    """Fully connected layer: ``Y = f(X W + b)``.
+
+    Shapes: ``X`` is ``(batch, inputs)``, ``W`` (``kernel``) is ``(inputs, units)``,
+    ``b`` (``bias``) is ``(units,)``, ``Y`` is ``(batch, units)``.
+
+    Backward, with ``dZ = dY ⊙ f'(Z)`` and ``Z = X W + b``::
+
+        db = Σ_batch dZ,   dW = Xᵀ dZ,   dX = dZ Wᵀ
+
+    Args:
+        units: number of outputs.
+        activation: name or :class:`~flexnet.activations.ActivationFunction`; ``None`` is linear.
+        use_bias: whether to add ``b``.
+        kernel_initializer, bias_initializer: names or initializers.
+        input_dim: number of inputs, for a first layer (same as ``input_shape=(input_dim,)``).
+        input_shape: input shape without the batch axis, for a first layer.
+        name: layer name.
+
+    Example:
+        >>> import flexnet as fx
+        >>> layer = fx.layers.Dense(16, activation="relu", input_dim=30)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        input_dim: int | None = None,
+        input_shape=None,
+        name: str | None = None,
+        trainable: bool = True,
+    ):
+        if input_dim is not None:
+            if input_shape is not None:
+                raise ValueError("give input_dim or input_shape, not both")
+            input_shape = (input_dim,)
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"units must be a positive int, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.X = self.Z = self.Y = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"Dense layer {self.name!r} takes 2-D inputs (batch, features), got shape "
+                f"{input_shape}; put a Flatten layer before it"
+            )
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, X, training=False):
+        self.X = X
+        Z = X @ self.params["kernel"]
+        if self.use_bias:
+            Z = Z + self.params["bias"]
+        self.Z = Z
+        self.Y = self.activation.forward(self.xp, Z)
+        return self.Y
+
+    def backward(self, dY):
+        return self.backward_logits(self.activation.backward(self.xp, self.Z, self.Y, dY))
+
+    def backward_logits(self, dZ):
+        """Backward from ``dZ = ∂L/∂Z``, the gradient at the pre-activation ``Z = XW + b``.
+
+        Models call this directly when the loss is fused with the activation
+        (sigmoid or softmax with cross-entropy).
+        """
+        if self.use_bias:
+            self.grads["bias"] = self.xp.sum(dZ, axis=0)
+        self.grads["kernel"] = self.X.T @ dZ
+        return dZ @ self.params["kernel"].T
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation.name,
+            "use_bias": self.use_bias,
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function: ``Y = f(X)``.
+
+    Args:
+        activation: name or :class:`~flexnet.activations.ActivationFunction`.
+    """
+
+    def __init__(self, activation, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.activation = activations.get(activation)
+        self.Z = self.Y = None
+
+    def forward(self, X, training=False):
+        self.Z = X
+        self.Y = self.activation.forward(self.xp, X)
+        return self.Y
+
+    def backward(self, dY):
+        return self.activation.backward(self.xp, self.Z, self.Y, dY)
+
+    def backward_logits(self, dZ):
+        """Backward from the gradient at the activation's input (fused losses)."""
+        return dZ
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each input with probability ``rate``
+    and scale the rest by ``1 / (1 - rate)``; at inference, the identity.
+
+    ``Y = X ⊙ M / (1 - rate)`` with ``M_ij ~ Bernoulli(1 - rate)``; ``dX = dY ⊙ M / (1 - rate)``.
+    Masks come from the model's generator, on its device.
+
+    Args:
+        rate: fraction of inputs to drop, in ``[0, 1)``.
+    """
+
+    def __init__(self, rate: float, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.mask = None
+
+    def forward(self, X, training=False):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return X
+        keep = self.rng.uniform(X.shape, 0.0, 1.0, self.dtype) >= self.rate
+        self.mask = self.xp.astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
+        return X * self.mask
+
+    def backward(self, dY):
+        return dY if self.mask is None else dY * self.mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class Flatten(Layer):
+    """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``."""
+
+    def __init__(self, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.X_shape = None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], math.prod(input_shape[1:]))
+
+    def forward(self, X, training=False):
+        self.X_shape = X.shape
+        return self.xp.reshape(X, (X.shape[0], math.prod(X.shape[1:])))
+
+    def backward(self, dY):
+        return self.xp.reshape(dY, self.X_shape)

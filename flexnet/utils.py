@@ -1,0 +1,46 @@
+"""Small public helpers: seeding.
+
+``set_random_seed`` makes runs repeatable: each model draws its own generator
+seed from one seed sequence, so the same seed and the same order of model
+builds give the same weights, dropout masks and shuffles on the same backend.
+"""
+
+from __future__ import annotations
+
+import random as _pyrandom
+
+import numpy as np
+
+__all__ = ["set_random_seed"]
+
+_seeds = np.random.SeedSequence()  # fresh entropy until set_random_seed is called
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed flexnet, Python's ``random`` and NumPy's global generator, as Keras does.
+
+    Args:
+        seed: a non-negative integer.
+
+    Example:
+        >>> import flexnet as fx
+        >>> fx.utils.set_random_seed(42)
+    """
+    global _seeds
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _seeds = np.random.SeedSequence(int(seed))
+    _pyrandom.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002 - seeding the legacy global generator is the point
+
+
+def next_seed() -> int:
+    """A new 63-bit seed from the sequence :func:`set_random_seed` started."""
+    (child,) = _seeds.spawn(1)
+    return int(child.generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def derive_seed(seed: int) -> int:
+    """A new seed determined by ``seed`` (for a generator that must not repeat another's stream)."""
+    state = np.random.SeedSequence(int(seed)).spawn(1)[0].generate_state(2, dtype=np.uint64)
+    return int(state[0] >> np.uint64(1))
