@@ -230,10 +230,14 @@ class Backend:
                     "For CuPy install flexnet[cuda12] or flexnet[cuda13]."
                 ) from exc
         elif isinstance(backend, types.ModuleType):
-            xp = backend
-            if not hasattr(xp, "__array_namespace_info__"):
-                # A raw library such as numpy or torch: use its array-api-compat wrapper.
-                xp = array_api_compat.array_namespace(xp.asarray(0))
+            # The namespace of the module's own arrays: a raw library such as numpy or
+            # torch gives its array-api-compat wrapper; a compliant namespace, itself.
+            try:
+                xp = array_api_compat.array_namespace(backend.asarray(0))
+            except (AttributeError, TypeError) as exc:
+                raise TypeError(
+                    f"module {backend.__name__!r} is not an Array API namespace: {exc}"
+                ) from None
         else:
             raise TypeError(
                 f"backend must be a name {sorted(NAMESPACES)} or a namespace module, "

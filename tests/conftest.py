@@ -1,0 +1,115 @@
+"""The backend x dtype matrix every test runs on, and reset of flexnet's global settings.
+
+Cases: NumPy float32/float64; array-api-strict on its CPU device (float64), on
+``device1`` (float32, catches arrays created on the wrong device) and on
+``no_float64`` (float32); PyTorch CPU float32/float64 when installed; CuPy
+float32/float64 when a GPU is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+import flexnet as fx
+from flexnet import backend as fx_backend
+from flexnet import utils as fx_utils
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _gpu_count() -> int:
+    if not _has("cupy"):
+        return 0
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # no driver, no device
+        return 0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell of the matrix: where a model lives and in which float dtype."""
+
+    backend: str
+    device: Any
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        dev = "" if self.device is None else f"-{self.device}"
+        return f"{self.backend}{dev}-{self.dtype}"
+
+    def model(self, layers, **kwargs) -> fx.Sequential:
+        return fx.Sequential(layers, backend=self.backend, device=self.device, dtype=self.dtype,
+                             **kwargs)
+
+    def resolve(self) -> fx.Backend:
+        return fx.Backend.resolve(self.backend, self.device)
+
+    def asarray(self, a, dtype: str | None = None):
+        """A host array on this case's backend and device (dtype defaults to the case's)."""
+        return self.resolve().from_numpy(np.asarray(a), dtype or self.dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return self.resolve().to_numpy(a)
+
+    @property
+    def rtol(self) -> float:
+        return 1e-4 if self.dtype == "float32" else 1e-10
+
+
+def _cases() -> list:
+    cases = [Case("numpy", None, "float32"), Case("numpy", None, "float64")]
+    strict = pytest.mark.skipif(not _has("array_api_strict"), reason="array-api-strict missing")
+    cases += [
+        pytest.param(Case("array_api_strict", "CPU_DEVICE", "float64"), marks=strict),
+        pytest.param(Case("array_api_strict", "device1", "float32"), marks=strict),
+        pytest.param(Case("array_api_strict", "no_float64", "float32"), marks=strict),
+    ]
+    torch = pytest.mark.skipif(not _has("torch"), reason="torch not installed")
+    cases += [pytest.param(Case("torch", "cpu", d), marks=torch) for d in ("float32", "float64")]
+    gpu = pytest.mark.skipif(_gpu_count() == 0, reason="CuPy with a CUDA GPU not available")
+    cases += [pytest.param(Case("cupy", None, d), marks=gpu) for d in ("float32", "float64")]
+    return cases
+
+
+CASES = _cases()
+
+
+def _case_id(case) -> str:
+    return case.id
+
+
+@pytest.fixture(params=CASES, ids=_case_id)
+def case(request) -> Case:
+    """Every backend x dtype of the matrix."""
+    return request.param
+
+
+@pytest.fixture(params=[c for c in CASES if (getattr(c, "values", [c])[0]).dtype == "float64"],
+                ids=_case_id)
+def case64(request) -> Case:
+    """The float64 cases, for central-difference gradient checks."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _reset_flexnet_globals(monkeypatch):
+    """Each test starts with NumPy, float32, a fixed seed and no FLEXNET_BACKEND."""
+    monkeypatch.delenv("FLEXNET_BACKEND", raising=False)
+    fx.set_backend(None)
+    fx.set_floatx("float32")
+    fx_utils.set_random_seed(1234)
+    yield
+    fx.set_backend(None)
+    fx.set_floatx("float32")
+    assert fx_backend.floatx() == "float32"
