@@ -82,6 +82,7 @@ class Layer(ABC):
         self.grads: dict[str, Any] = {}
         self.buffers: dict[str, Any] = {}
         self.built = False
+        self.output_shape: tuple | None = None
         self.backend = None
         self.xp = None
         self.dtype: str | None = None
@@ -101,6 +102,11 @@ class Layer(ABC):
             raise ValueError(
                 f"layer {self.name!r} was declared with input_shape={self.input_shape} "
                 f"but receives inputs of shape {tuple(input_shape[1:])}"
+            )
+        if self.built and (self.backend != backend or self.dtype != dtype):
+            raise ValueError(
+                f"layer {self.name!r} is already built on {self.backend!r} in {self.dtype}; "
+                f"it cannot join a model on {backend!r} in {dtype}"
             )
         self.backend, self.xp, self.dtype, self.rng = backend, backend.xp, dtype, rng
         if not self.built:

@@ -61,16 +61,17 @@ class Loss(ABC):
     def gradients(self, xp, y, P):
         """``∂ℓ_i/∂P_i`` for every sample, same shape as ``P`` (not divided by ``n``)."""
 
-    def _scale(self, n: int) -> float:
+    def scale(self, n: int) -> float:
+        """The factor that reduces a sum of ``n`` per-sample losses: ``1/n`` or 1."""
         return 1.0 / n if self.reduction == "sum_over_batch_size" else 1.0
 
     def value(self, xp, y, P):
         """The reduced loss ``L`` as a 0-d array on ``P``'s device."""
-        return xp.sum(self.values(xp, y, P)) * self._scale(P.shape[0])
+        return xp.sum(self.values(xp, y, P)) * self.scale(P.shape[0])
 
     def gradient(self, xp, y, P):
         """``∂L/∂P``, same shape as ``P``."""
-        return self.gradients(xp, y, P) * self._scale(P.shape[0])
+        return self.gradients(xp, y, P) * self.scale(P.shape[0])
 
     def __call__(self, y_true, y_pred):
         """The reduced loss of a batch, e.g. ``fx.losses.get("mse")(y, p)``."""

@@ -366,11 +366,11 @@ class Model(ABC):
     # Loops.
     def _accumulate(self, total, L, n: int):
         """Running sum of per-sample losses (``L`` is reduced over a batch of ``n``)."""
-        summed = L * (1.0 / self.loss._scale(n))
+        summed = L * (1.0 / self.loss.scale(n))
         return summed if total is None else total + summed
 
     def _epoch_logs(self, total, n: int, prefix: str = "") -> dict:
-        logs = {prefix + "loss": float(total) * self.loss._scale(n)}
+        logs = {prefix + "loss": float(total) * self.loss.scale(n)}
         for m in self.metrics:
             logs[prefix + m.name] = m.result()
         return logs
@@ -384,11 +384,10 @@ class Model(ABC):
         for m in self.metrics:
             m.reset()
         total = None
-        params = self.trainable_weights
         for step, (Xb, Yb) in enumerate(data.batches(X, Y, batch_size=batch_size)):
             cbs.on_train_batch_begin(step)
             L, P = self._loss_and_backward(Xb, Yb, True)
-            self.optimizer.apply(params, self._grads())
+            self.optimizer.apply(self.trainable_weights, self._grads())
             total = self._accumulate(total, L, Xb.shape[0])
             for m in self.metrics:
                 m.update(xp, Yb, P)
