@@ -293,8 +293,13 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
                 f"shape {tuple(y.shape)}; for one-hot targets use categorical_crossentropy"
             )
         if xp.isdtype(y.dtype, "real floating"):
-            if y.shape[0] and not bool(xp.all(y == xp.round(y))):
-                raise ValueError("sparse_categorical_crossentropy needs integer class labels")
+            fractional = y != xp.round(y)
+            if y.shape[0] and bool(xp.any(fractional)):
+                i = int(xp.argmax(xp.astype(fractional, xp.int32)))
+                raise ValueError(
+                    "sparse_categorical_crossentropy needs integer class labels, got "
+                    f"non-integer values such as {float(y[i])!r}"
+                )
         elif not xp.isdtype(y.dtype, "integral"):
             raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
         y = xp.astype(y, xp.int64)
