@@ -9,10 +9,19 @@ root) so trajectories match PyTorch step for step.
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 __all__ = ["SGD", "Adam", "Optimizer", "RMSprop", "get"]
+
+
+def _check_rate(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        math.isfinite(value) and value >= 0
+    ):
+        raise ValueError(f"{what} must be a non-negative number, got {value!r}")
+    return float(value)
 
 
 def _tree_map(fn, tree):
@@ -86,17 +95,13 @@ class Optimizer(ABC):
     def learning_rate(self) -> float:
         """The rate for the current step (a schedule is evaluated at ``iterations``)."""
         rate = self._learning_rate
-        return float(rate(self.iterations)) if callable(rate) else rate
+        if callable(rate):
+            return _check_rate(rate(self.iterations), f"the schedule at step {self.iterations}")
+        return rate
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        if not callable(value):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0
-            ):
-                raise ValueError(f"learning_rate must be a non-negative number, got {value!r}")
-            value = float(value)
-        self._learning_rate = value
+        self._learning_rate = value if callable(value) else _check_rate(value, "learning_rate")
 
     # -- the loop -------------------------------------------------------------
     def apply(self, params: list, grads: list) -> None:
@@ -109,12 +114,19 @@ class Optimizer(ABC):
             raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
         if self.state is None:
             self.state = [self.init(p) for p in params]
+            self._shapes = [tuple(p.shape) for p in params]
         elif len(self.state) != len(params):
             raise ValueError(
                 f"this {type(self).__name__} holds state for {len(self.state)} parameters but was "
                 f"given {len(params)}; use one optimizer per model"
             )
         for i, (param, grad) in enumerate(zip(params, grads)):
+            if tuple(param.shape) != self._shapes[i]:
+                raise ValueError(
+                    f"this {type(self).__name__} holds state for a parameter of shape "
+                    f"{self._shapes[i]} at position {i} but was given one of shape "
+                    f"{tuple(param.shape)}; use one optimizer per model"
+                )
             if tuple(grad.shape) != tuple(param.shape):
                 raise ValueError(
                     f"gradient {i} has shape {tuple(grad.shape)} but its parameter has shape "
@@ -143,9 +155,17 @@ class Optimizer(ABC):
         return f"{type(self).__name__}({args})"
 
 
-def _check_unit(name: str, value: float, upper_open: bool = True) -> float:
-    if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+def _check_unit(name: str, value: float) -> float:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_epsilon(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        math.isfinite(value) and value >= 0
+    ):
+        raise ValueError(f"epsilon must be a non-negative number, got {value!r}")
     return float(value)
 
 
@@ -205,7 +225,7 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-7, name=None):
         super().__init__(learning_rate, name)
         self.rho = _check_unit("rho", rho)
-        self.epsilon = float(epsilon)
+        self.epsilon = _check_epsilon(epsilon)
 
     def init(self, param):
         return {"s": param * 0.0}
@@ -242,7 +262,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, name)
         self.beta_1 = _check_unit("beta_1", beta_1)
         self.beta_2 = _check_unit("beta_2", beta_2)
-        self.epsilon = float(epsilon)
+        self.epsilon = _check_epsilon(epsilon)
 
     def init(self, param):
         return {"m": param * 0.0, "v": param * 0.0}
