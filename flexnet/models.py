@@ -377,14 +377,12 @@ class Model(ABC):
 
     def _run_epoch(self, X, Y, batch_size: int, shuffle: bool, cbs) -> dict:
         xp = self.backend.xp
-        n = X.shape[0]
-        if shuffle:
-            perm = self.rng.permutation(n)
-            X, Y = xp.take(X, perm, axis=0), xp.take(Y, perm, axis=0)
+        order = self.rng.permutation(X.shape[0]) if shuffle else None
         for m in self.metrics:
             m.reset()
         total = None
-        for step, (Xb, Yb) in enumerate(data.batches(X, Y, batch_size=batch_size)):
+        batches = data.batches(X, Y, batch_size=batch_size, order=order)
+        for step, (Xb, Yb) in enumerate(batches):
             cbs.on_train_batch_begin(step)
             L, P = self._loss_and_backward(Xb, Yb, True)
             self.optimizer.apply(self.trainable_weights, self._grads())
@@ -392,7 +390,7 @@ class Model(ABC):
             for m in self.metrics:
                 m.update(xp, Yb, P)
             cbs.on_train_batch_end(step)
-        return self._epoch_logs(total, n)
+        return self._epoch_logs(total, X.shape[0])
 
     def _evaluate_arrays(self, X, Y, batch_size: int, prefix: str = "") -> dict:
         xp = self.backend.xp

@@ -32,3 +32,16 @@ def test_split_validation_takes_the_end():
     np.testing.assert_array_equal(yv, [7, 8, 9])
     with pytest.raises(ValueError, match="both must be non-empty"):
         data.split_validation(x[:2], y[:2], 0.1)
+
+
+def test_batches_gather_in_the_given_order(case):
+    x = case.asarray(np.arange(14.0).reshape(7, 2))
+    y = case.asarray(np.arange(7.0))
+    perm = np.array([3, 0, 6, 1, 5, 2, 4])
+    order = case.resolve().from_numpy(perm, "int64")
+    got = list(data.batches(x, y, batch_size=3, order=order))
+    assert [xb.shape[0] for xb, _ in got] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([case.to_numpy(yb) for _, yb in got]), perm)
+    np.testing.assert_array_equal(case.to_numpy(got[0][0]), np.arange(14.0).reshape(7, 2)[perm[:3]])
+    with pytest.raises(ValueError, match="order has 3 indices for 7 samples"):
+        list(data.batches(x, batch_size=3, order=order[:3]))
