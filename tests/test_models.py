@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import flexnet as fx
-from flexnet.layers import Dense, Dropout, Flatten
+from flexnet.layers import Dense, Dropout
 
 
 def _xor():
@@ -216,36 +216,6 @@ def test_model_gradient_check(case64):
 # Weights and summary.
 
 
-def test_summary_matches_keras():
-    model = fx.Sequential([
-        Flatten(input_shape=[28, 28]),
-        Dense(300, activation="relu"),
-        Dense(100, activation="relu"),
-        Dense(10, activation="softmax"),
-    ])
-    lines = []
-    model.summary(print_fn=lines.append)
-    text = lines[0]
-    assert "Layer (type)" in text and "Output Shape" in text and "Param #" in text
-    rows = {line.split()[0]: line for line in text.splitlines() if "(None," in line}
-    assert "(None, 784)" in rows["flatten"] and rows["flatten"].rstrip().endswith(" 0")
-    assert rows["dense"].rstrip().endswith("235,500")
-    assert rows["dense_1"].rstrip().endswith("30,100")
-    assert rows["dense_2"].rstrip().endswith("1,010")
-    assert "Total params: 266,610" in text
-    assert "Trainable params: 266,610" in text
-    assert "Non-trainable params: 0" in text
-    assert model.count_params() == 266_610
-
-
-def test_frozen_layer_counts_as_non_trainable():
-    model = fx.Sequential([Dense(3, input_dim=2, trainable=False), Dense(1)])
-    lines = []
-    model.summary(print_fn=lines.append)
-    assert "Trainable params: 4" in lines[0] and "Non-trainable params: 9" in lines[0]
-    assert len(model.trainable_weights) == 2
-
-
 def test_get_set_weights_layer_order_and_copies(case):
     model = case.model([Dense(3, input_dim=2), Dense(1, use_bias=False)])
     shapes = [w.shape for w in model.get_weights()]
@@ -451,43 +421,3 @@ def test_fit_never_modifies_caller_arrays(case):
     model.predict(x)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(y, y0)
-
-
-# ---------------------------------------------------------------------------
-# Progress and callbacks.
-
-
-def test_verbose_progress_and_silence(capsys):
-    x, y = _xor()
-    model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
-    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=2, verbose=0)
-    assert capsys.readouterr().out == ""
-    model.fit(x, y, epochs=2, verbose=2)
-    out = capsys.readouterr().out
-    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss:" in out and "accuracy:" in out
-    pytest.importorskip("tqdm")
-    model.fit(x, y, epochs=2, verbose=1)
-    captured = capsys.readouterr()
-    text = captured.out + captured.err
-    assert "Epoch 2/2" in text and "loss:" in text
-
-
-def test_callbacks_see_epoch_logs_and_can_stop():
-    seen = []
-
-    class StopAfterTwo(fx.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            seen.append(("batch", batch))
-
-        def on_epoch_end(self, epoch, logs=None):
-            seen.append(("epoch", epoch, sorted(logs)))
-            if epoch == 1:
-                self.model.stop_training = True
-
-    x, y = _xor()
-    model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
-    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=2, epochs=10, verbose=0, callbacks=[StopAfterTwo()])
-    assert len(history.history["loss"]) == 2
-    assert seen[:3] == [("batch", 0), ("batch", 1), ("epoch", 0, ["accuracy", "loss"])]
