@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 
 import array_api_compat
 
+from flexnet.registry import resolve
+
 __all__ = [
     "ActivationFunction",
     "Linear",
@@ -172,17 +174,4 @@ def get(identifier) -> ActivationFunction:
     """
     if identifier is None:
         return Linear()
-    if isinstance(identifier, ActivationFunction):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, ActivationFunction):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = ACTIVATIONS.get(identifier.lower())
-        if cls is None:
-            raise ValueError(
-                f"unknown activation {identifier!r}; valid names are {sorted(ACTIVATIONS)}"
-            )
-        return cls()
-    raise TypeError(
-        f"activation must be a name, an ActivationFunction or None, got {type(identifier).__name__}"
-    )
+    return resolve(identifier, ACTIVATIONS, ActivationFunction, "activation")

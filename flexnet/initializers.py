@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
+from flexnet.registry import resolve
+
 __all__ = [
     "Constant",
     "GlorotNormal",
@@ -195,20 +197,9 @@ INITIALIZERS: dict[str, type[Initializer]] = {
 
 
 def get(identifier) -> Initializer:
-    """An initializer from a name or an instance.
+    """An initializer from a name, a class or an instance.
 
     Raises:
         ValueError: unknown name, listing the valid ones.
     """
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = INITIALIZERS.get(identifier.lower())
-        if cls is None:
-            raise ValueError(
-                f"unknown initializer {identifier!r}; valid names are {sorted(INITIALIZERS)}"
-            )
-        return cls()
-    raise TypeError(f"initializer must be a name or an Initializer, got {type(identifier).__name__}")
+    return resolve(identifier, INITIALIZERS, Initializer, "initializer")

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 import array_api_compat
 
 from flexnet import activations
+from flexnet.registry import resolve
 
 __all__ = [
     "BinaryCrossentropy",
@@ -328,18 +329,9 @@ LOSSES: dict[str, type[Loss]] = {
 
 
 def get(identifier) -> Loss:
-    """A loss from a name or an instance.
+    """A loss from a name, a class or an instance.
 
     Raises:
         ValueError: unknown name, listing the valid ones.
     """
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = LOSSES.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"unknown loss {identifier!r}; valid names are {sorted(LOSSES)}")
-        return cls()
-    raise TypeError(f"loss must be a name or a Loss, got {type(identifier).__name__}")
+    return resolve(identifier, LOSSES, Loss, "loss")

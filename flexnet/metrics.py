@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from flexnet import losses as losses_module
+from flexnet.registry import resolve
 
 __all__ = [
     "BinaryAccuracy",
@@ -138,20 +139,15 @@ def get(identifier, loss=None, output_units: int | None = None) -> Metric:
     categorical accuracy according to ``loss``; for other losses, binary when the
     output has one unit, else categorical.
     """
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in ("accuracy", "acc"):
-            cls = _ACCURACY_BY_LOSS.get(type(loss))
-            if cls is None:
-                cls = BinaryAccuracy if output_units == 1 else CategoricalAccuracy
-            return cls(name=identifier)
-        cls = METRICS.get(key)
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        cls = _ACCURACY_BY_LOSS.get(type(loss))
         if cls is None:
-            valid = sorted([*METRICS, "accuracy", "acc"])
-            raise ValueError(f"unknown metric {identifier!r}; valid names are {valid}")
+            cls = BinaryAccuracy if output_units == 1 else CategoricalAccuracy
         return cls(name=identifier)
-    raise TypeError(f"metric must be a name or a Metric, got {type(identifier).__name__}")
+    if isinstance(identifier, str) and identifier.lower() not in METRICS:
+        valid = sorted([*METRICS, "accuracy", "acc"])
+        raise ValueError(f"unknown metric {identifier!r}; valid names are {valid}")
+    metric = resolve(identifier, METRICS, Metric, "metric")
+    if isinstance(identifier, str):
+        metric.name = identifier
+    return metric

@@ -13,6 +13,8 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from flexnet.registry import resolve
+
 __all__ = ["SGD", "Adam", "Optimizer", "RMSprop", "get"]
 
 
@@ -293,20 +295,9 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 
 def get(identifier) -> Optimizer:
-    """An optimizer from a name (default hyperparameters) or an instance.
+    """An optimizer from a name (default hyperparameters), a class or an instance.
 
     Raises:
         ValueError: unknown name, listing the valid ones.
     """
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = OPTIMIZERS.get(identifier.lower())
-        if cls is None:
-            raise ValueError(
-                f"unknown optimizer {identifier!r}; valid names are {sorted(OPTIMIZERS)}"
-            )
-        return cls()
-    raise TypeError(f"optimizer must be a name or an Optimizer, got {type(identifier).__name__}")
+    return resolve(identifier, OPTIMIZERS, Optimizer, "optimizer")
