@@ -66,6 +66,13 @@ class Case:
     def rtol(self) -> float:
         return 1e-4 if self.dtype == "float32" else 1e-10
 
+    def assert_close(self, actual, expected) -> None:
+        """Compare host arrays at this dtype's tolerance, relative to the largest entry."""
+        expected = np.asarray(expected)
+        scale = max(1.0, float(np.max(np.abs(expected))))
+        np.testing.assert_allclose(actual, expected, rtol=self.rtol, atol=self.rtol * scale)
+
+
 
 def _cases() -> list:
     cases = [Case("numpy", None, "float32"), Case("numpy", None, "float64")]

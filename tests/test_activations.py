@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import torch_activations
 
 import flexnet as fx
 from flexnet.gradcheck import numerical_gradient, relative_error
@@ -17,13 +18,7 @@ torch = pytest.importorskip("torch")
 
 NAMES = ["linear", "sigmoid", "tanh", "relu", "softmax"]
 
-TORCH_FUNCTIONS = {
-    "linear": lambda z: z,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "softmax": lambda z: torch.softmax(z, dim=-1),
-}
+TORCH_FUNCTIONS = torch_activations()
 
 
 def _inputs(seed: int = 0, shape=(5, 4)) -> np.ndarray:
@@ -32,9 +27,6 @@ def _inputs(seed: int = 0, shape=(5, 4)) -> np.ndarray:
     return np.where(np.abs(Z) < 0.05, np.sign(Z + 1e-12) * 0.05 + Z, Z)
 
 
-def _assert_close(actual: np.ndarray, expected: np.ndarray, case) -> None:
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    np.testing.assert_allclose(actual, expected, rtol=case.rtol, atol=case.rtol * scale)
 
 
 def _torch_forward_and_vjp(name: str, Z: np.ndarray, dY: np.ndarray):
@@ -99,8 +91,8 @@ def test_forward_and_backward_match_torch(case, name):
     dZ = act.backward(b.xp, Z, Y, case.asarray(dY_host))
     y_ref, dz_ref = _torch_forward_and_vjp(name, Z_host, dY_host)
     assert case.to_numpy(Y).dtype == np.dtype(case.dtype)
-    _assert_close(case.to_numpy(Y), y_ref, case)
-    _assert_close(case.to_numpy(dZ), dz_ref, case)
+    case.assert_close(case.to_numpy(Y), y_ref)
+    case.assert_close(case.to_numpy(dZ), dz_ref)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -108,7 +100,7 @@ def test_calling_an_activation_finds_the_namespace(case, name):
     Z_host = _inputs(7)
     Y = fx.activations.get(name)(case.asarray(Z_host))
     y_ref, _ = _torch_forward_and_vjp(name, Z_host, np.zeros_like(Z_host))
-    _assert_close(case.to_numpy(Y), y_ref, case)
+    case.assert_close(case.to_numpy(Y), y_ref)
 
 
 # -- stability -----------------------------------------------------------------

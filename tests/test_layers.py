@@ -8,6 +8,7 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 import pytest
+from helpers import torch_activations
 
 import flexnet as fx
 from flexnet.gradcheck import check_layer_gradients
@@ -17,22 +18,13 @@ F = torch.nn.functional
 
 ACTIVATIONS = ["linear", "sigmoid", "tanh", "relu", "softmax"]
 
-TORCH_ACTIVATIONS = {
-    "linear": lambda z: z,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "softmax": lambda z: torch.softmax(z, dim=-1),
-}
+TORCH_ACTIVATIONS = torch_activations()
 
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _assert_close(actual: np.ndarray, expected: np.ndarray, case) -> None:
-    scale = max(1.0, float(np.max(np.abs(expected))))
-    np.testing.assert_allclose(actual, expected, rtol=case.rtol, atol=case.rtol * scale)
 
 
 def _dense(case, units=3, inputs=4, **kwargs):
@@ -79,7 +71,7 @@ def test_dense_without_bias_has_only_a_kernel(case):
     layer, X, W, _ = _dense_with_known_weights(case, "linear", use_bias=False)
     assert list(layer.params) == ["kernel"]
     Y = layer.forward(case.asarray(X))
-    _assert_close(case.to_numpy(Y), X @ W, case)
+    case.assert_close(case.to_numpy(Y), X @ W)
     layer.backward(case.asarray(np.ones((5, 3))))
     assert list(layer.grads) == ["kernel"]
 
@@ -150,11 +142,11 @@ def test_dense_forward_and_backward_match_torch_linear(case, activation, use_bia
     dX = layer.backward(case.asarray(dY))
     assert array_api_compat.device(Y) == array_api_compat.device(layer.params["kernel"])
     assert case.to_numpy(Y).dtype == np.dtype(case.dtype)
-    _assert_close(case.to_numpy(Y), y.detach().numpy(), case)
-    _assert_close(case.to_numpy(dX), x.grad.numpy(), case)
-    _assert_close(case.to_numpy(layer.grads["kernel"]), w.grad.numpy().T, case)
+    case.assert_close(case.to_numpy(Y), y.detach().numpy())
+    case.assert_close(case.to_numpy(dX), x.grad.numpy())
+    case.assert_close(case.to_numpy(layer.grads["kernel"]), w.grad.numpy().T)
     if use_bias:
-        _assert_close(case.to_numpy(layer.grads["bias"]), bias.grad.numpy(), case)
+        case.assert_close(case.to_numpy(layer.grads["bias"]), bias.grad.numpy())
 
 
 # -- Activation -------------------------------------------------------------------------
@@ -170,8 +162,8 @@ def test_activation_layer_applies_its_function(case, activation):
     y = TORCH_ACTIVATIONS[activation](x)
     y.backward(torch.tensor(dY))
     assert layer.params == {} and model.count_params() == 0
-    _assert_close(case.to_numpy(layer.forward(case.asarray(X))), y.detach().numpy(), case)
-    _assert_close(case.to_numpy(layer.backward(case.asarray(dY))), x.grad.numpy(), case)
+    case.assert_close(case.to_numpy(layer.forward(case.asarray(X))), y.detach().numpy())
+    case.assert_close(case.to_numpy(layer.backward(case.asarray(dY))), x.grad.numpy())
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
