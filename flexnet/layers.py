@@ -72,6 +72,10 @@ class Layer(ABC):
                 return dY * self.params["scale"]
     """
 
+    #: False while a model runs backward on a layer whose input gradient nobody reads
+    #: (the first layer); ``backward`` may then skip computing ``dX`` and return None.
+    input_grad_needed = True
+
     def __init__(self, *, name: str | None = None, input_shape=None, trainable: bool = True):
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"name must be a non-empty string, got {name!r}")
@@ -160,6 +164,15 @@ class Layer(ABC):
     @abstractmethod
     def backward(self, dY):
         """Given ``dY = ∂L/∂Y``, set ``self.grads`` and return ``dX = ∂L/∂X``."""
+
+    def backward_without_input_grad(self, backward, dY) -> None:
+        """Call ``backward(dY)`` (this layer's ``backward`` or ``backward_logits``) telling
+        the layer that ``dX`` is not needed; models use it for their first layer."""
+        self.input_grad_needed = False
+        try:
+            backward(dY)
+        finally:
+            del self.input_grad_needed  # back to the class default, True
 
     # -- weights ------------------------------------------------------------
     @property
@@ -289,7 +302,7 @@ class Dense(Layer):
         self.X = X
         Z = X @ self.params["kernel"]
         if self.use_bias:
-            Z = Z + self.params["bias"]
+            Z += self.params["bias"]  # in place: Z is ours, fresh from the product
         self.Z = Z
         self.Y = self.activation.forward(self.xp, Z)
         return self.Y
@@ -306,6 +319,8 @@ class Dense(Layer):
         if self.use_bias:
             self.grads["bias"] = self.xp.sum(dZ, axis=0)
         self.grads["kernel"] = self.X.T @ dZ
+        if not self.input_grad_needed:
+            return None  # the first layer: nobody reads dX, skip its product
         return dZ @ self.params["kernel"].T
 
     def get_config(self):

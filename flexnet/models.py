@@ -73,7 +73,7 @@ class Model(ABC):
         """The network's output for a batch ``X`` already on the model's backend."""
 
     @abstractmethod
-    def backward(self, dY, from_logits: bool = False):
+    def backward(self, dY, from_logits: bool = False) -> None:
         """Backpropagate ``dY = ∂L/∂output`` (or ``∂L/∂logits`` when ``from_logits``)
         through every layer, filling their ``grads``."""
 
@@ -612,9 +612,10 @@ class Sequential(Model):
 
     def backward(self, dY, from_logits=False):
         layers = self.layers
-        if from_logits:
-            dY = layers[-1].backward_logits(dY)
-            layers = layers[:-1]
-        for layer in reversed(layers):
-            dY = layer.backward(dY)
-        return dY
+        last = len(layers) - 1
+        for i in range(last, 0, -1):
+            layer = layers[i]
+            dY = (layer.backward_logits if from_logits and i == last else layer.backward)(dY)
+        first = layers[0]
+        backward = first.backward_logits if from_logits and last == 0 else first.backward
+        first.backward_without_input_grad(backward, dY)  # the input needs no gradient

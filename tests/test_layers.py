@@ -304,3 +304,17 @@ def test_dropout_draws_a_new_mask_each_step(case):
     first = case.to_numpy(layer.forward(X, training=True))
     second = case.to_numpy(layer.forward(X, training=True))
     assert not np.array_equal(first, second)
+
+
+def test_first_layer_skips_its_input_gradient_only_inside_the_model(case):
+    model = case.model([fx.layers.Dense(3, input_dim=4, activation="relu"), fx.layers.Dense(2)])
+    model.compile(loss="mse")
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    model.compute_gradients(x, np.zeros((5, 2)))
+    first = model.layers[0]
+    assert first.input_grad_needed  # restored after the model's backward
+    Y = first.forward(case.asarray(x))
+    dX = first.backward(Y * 0.0 + 1.0)  # called directly, dX is computed
+    assert tuple(dX.shape) == (5, 4)
+    first.backward_without_input_grad(first.backward, Y * 0.0 + 1.0)
+    assert first.input_grad_needed and tuple(first.grads["kernel"].shape) == (4, 3)
