@@ -421,3 +421,31 @@ def test_fit_never_modifies_caller_arrays(case):
     model.predict(x)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_training_reads_the_device_once_per_epoch_not_per_batch(monkeypatch):
+    # Count every conversion of an array to a Python scalar (the host<->device syncs).
+    xps = pytest.importorskip("array_api_strict")
+    reads = []
+    for method in ("__float__", "__int__", "__bool__", "__index__"):
+        original = getattr(type(xps.asarray(0.0)), method)
+
+        def counted(self, _original=original):
+            reads.append(1)
+            return _original(self)
+
+        monkeypatch.setattr(type(xps.asarray(0.0)), method, counted)
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(48, 3)), rng.integers(0, 2, size=48)
+
+    def count(batch_size, epochs):
+        model = fx.Sequential([Dense(4, input_dim=3, activation="relu"), Dropout(0.2),
+                               Dense(1, activation="sigmoid")], backend="array_api_strict")
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy", "mae"])
+        reads.clear()
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
+        return len(reads)
+
+    assert count(batch_size=4, epochs=2) == count(batch_size=48, epochs=2)  # 12 batches vs 1
+    per_epoch = count(batch_size=4, epochs=3) - count(batch_size=4, epochs=2)
+    assert per_epoch == 3  # the loss and two metrics, once each
