@@ -106,7 +106,7 @@ class Model(ABC):
         """
         target = Backend.resolve(backend, device)
         self._backend_request = (backend, device)
-        if self.backend is None:
+        if self.backend is None or target == self.backend:
             return self
         if not target.supports(self.dtype):
             raise ValueError(f"device {target.device!r} of {target.name!r} has no {self.dtype}")
