@@ -110,6 +110,25 @@ def format_logs(logs: dict) -> str:
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
+def check_verbose(verbose) -> int:
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    return verbose
+
+
+def progress(batches, total: int, desc: str, verbose: int, file=None):
+    """Wrap an iterator of batches in a tqdm bar when ``verbose == 1`` and tqdm is
+    installed (``evaluate`` and ``predict`` use it); otherwise return it unchanged."""
+    if verbose != 1:
+        return batches
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return batches
+    return tqdm(batches, total=total, desc=desc, unit="batch", file=file or sys.stdout,
+                dynamic_ncols=True)
+
+
 class ProgressBar(Callback):
     """Shows training progress: ``verbose=1`` a per-epoch bar (tqdm), ``verbose=2`` one
     line per epoch. Without tqdm installed, ``verbose=1`` prints the lines too.

@@ -392,12 +392,14 @@ class Model(ABC):
             cbs.on_train_batch_end(step)
         return self._epoch_logs(total, X.shape[0])
 
-    def _evaluate_arrays(self, X, Y, batch_size: int, prefix: str = "") -> dict:
+    def _evaluate_arrays(self, X, Y, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
         xp = self.backend.xp
         for m in self.metrics:
             m.reset()
         total = None
-        for Xb, Yb in data.batches(X, Y, batch_size=batch_size):
+        batches = data.batches(X, Y, batch_size=batch_size)
+        steps = data.num_batches(X.shape[0], batch_size)
+        for Xb, Yb in callbacks_module.progress(batches, steps, "evaluate", verbose):
             P = self.forward(Xb, training=False)
             total = self._accumulate(total, self._batch_loss(Yb, P), Xb.shape[0])
             for m in self.metrics:
@@ -441,8 +443,7 @@ class Model(ABC):
         for label, value, low in (("epochs", epochs, 0), ("initial_epoch", initial_epoch, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        callbacks_module.check_verbose(verbose)
         x, y = _as_array(x, "x"), _as_array(y, "y")
         if validation_data is None and validation_split:
             (x, y), validation_data = data.split_validation(x, y, validation_split)
@@ -478,14 +479,21 @@ class Model(ABC):
                  return_dict: bool = False):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
+        Args:
+            x, y: inputs and targets, as for :meth:`fit`.
+            batch_size: samples per forward pass (default 32).
+            verbose: 0 silent, 1 a progress bar and the results, 2 the results only.
+            return_dict: return ``{"loss": ..., "accuracy": ...}``.
+
         Returns:
             the loss as a float when there are no metrics, else ``[loss, *metrics]``;
-            with ``return_dict=True``, ``{"loss": ..., "accuracy": ...}``.
+            with ``return_dict=True``, a dict.
         """
         self._require_compiled("evaluate()")
         batch_size = data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+        callbacks_module.check_verbose(verbose)
         X, Y = self._prepare_xy(_as_array(x, "x"), _as_array(y, "y"))
-        logs = self._evaluate_arrays(X, Y, batch_size)
+        logs = self._evaluate_arrays(X, Y, batch_size, verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
         if return_dict:
@@ -496,15 +504,37 @@ class Model(ABC):
     def predict(self, x, batch_size: int | None = None, verbose: int = 0):
         """The network's outputs for ``x``, in inference mode.
 
+        Args:
+            x: inputs, NumPy (or a list) or arrays on the model's backend.
+            batch_size: samples per forward pass (default 32).
+            verbose: 1 shows a progress bar over the batches; 0 and 2 are silent.
+
         Returns:
             a NumPy array when ``x`` was NumPy (or a list), else an array of the
             model's backend, shape ``(n, *output_shape[1:])``.
         """
         batch_size = data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+        callbacks_module.check_verbose(verbose)
         X, was_host = self._prepare_x(_as_array(x, "x"))
-        outputs = [self.forward(Xb, training=False) for (Xb,) in data.batches(X, batch_size=batch_size)]
+        batches = data.batches(X, batch_size=batch_size)
+        steps = data.num_batches(X.shape[0], batch_size)
+        outputs = [self.forward(Xb, training=False)
+                   for (Xb,) in callbacks_module.progress(batches, steps, "predict", verbose)]
         P = outputs[0] if len(outputs) == 1 else self.backend.xp.concat(outputs, axis=0)
         return self.backend.to_numpy(P, copy=False) if was_host else P
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by its name or its position in ``layers``."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs a name or an index, not both")
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"no layer named {name!r}; the layers are {[layer.name for layer in self.layers]}"
+        )
 
     def __call__(self, x, training: bool = False):
         """``predict`` on one batch (no batching)."""

@@ -80,3 +80,20 @@ def test_history_is_returned_and_kept_on_the_model():
     assert history.epoch == [0, 1, 2, 3] and len(history.history["loss"]) == 4
     history = model.fit(x, y, epochs=6, initial_epoch=4, verbose=0)
     assert history.epoch == [4, 5]
+
+
+def test_evaluate_and_predict_progress(capsys):
+    x, y = _xor()
+    model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    model.evaluate(x, y)
+    model.predict(x)
+    assert capsys.readouterr().out == ""
+    model.evaluate(x, y, verbose=2)
+    assert capsys.readouterr().out.startswith("loss: ")
+    pytest.importorskip("tqdm")
+    model.predict(x, batch_size=1, verbose=1)
+    captured = capsys.readouterr()
+    assert "predict" in captured.out + captured.err and "4/4" in captured.out + captured.err
+    with pytest.raises(ValueError, match="verbose must be 0, 1 or 2, got 3"):
+        model.predict(x, verbose=3)

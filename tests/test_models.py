@@ -449,3 +449,11 @@ def test_training_reads_the_device_once_per_epoch_not_per_batch(monkeypatch):
     assert count(batch_size=4, epochs=2) == count(batch_size=48, epochs=2)  # 12 batches vs 1
     per_epoch = count(batch_size=4, epochs=3) - count(batch_size=4, epochs=2)
     assert per_epoch == 3  # the loss and two metrics, once each
+
+
+def test_get_layer_by_name_or_index():
+    model = fx.Sequential([Dense(3, input_dim=2), Dense(1, name="out")])
+    assert model.get_layer("out") is model.layers[1]
+    assert model.get_layer(index=0) is model.layers[0]
+    with pytest.raises(ValueError, match=r"no layer named 'nope'; the layers are \['dense', 'out'\]"):
+        model.get_layer("nope")
