@@ -163,6 +163,15 @@ class _CrossEntropy(Loss):
         super().__init__(reduction=reduction, name=name)
         self.from_logits = bool(from_logits)
 
+    @abstractmethod
+    def dlogits(self, xp, y, P):
+        """Per-sample ``∂ℓ_i/∂z_i`` written with the probabilities ``P = activation(z)``."""
+
+    def logits_gradient(self, xp, y, P):
+        """``∂L/∂Z`` from the probabilities ``P = activation(Z)`` the forward pass already
+        computed: the fused path needs no second sigmoid/softmax."""
+        return self.dlogits(xp, y, P) * self.scale(P.shape[0])
+
     def logits_loss(self, activation):
         if self.from_logits or type(activation) is not self.fuses_with:
             return None
@@ -214,12 +223,14 @@ class BinaryCrossentropy(_CrossEntropy):
         Pc = _clip(xp, P)
         return -_mean_last(xp, y * xp.log(Pc) + (1.0 - y) * xp.log(1.0 - Pc))
 
+    def dlogits(self, xp, y, P):
+        return (P - y) * (1.0 / P.shape[-1])
+
     def gradients(self, xp, y, P):
-        k = 1.0 / P.shape[-1]
         if self.from_logits:
-            return (activations.Sigmoid().forward(xp, P) - y) * k
+            return self.dlogits(xp, y, activations.Sigmoid().forward(xp, P))
         Pc = _clip(xp, P)
-        return (Pc - y) / (Pc * (1.0 - Pc)) * _inside(xp, P) * k
+        return (Pc - y) / (Pc * (1.0 - Pc)) * _inside(xp, P) * (1.0 / P.shape[-1])
 
     def prepare_targets(self, xp, y, output_shape, dtype):
         y = super().prepare_targets(xp, y, output_shape, dtype)
@@ -244,9 +255,12 @@ class CategoricalCrossentropy(_CrossEntropy):
         logP = _log_softmax(xp, P) if self.from_logits else xp.log(_clip(xp, P))
         return -xp.sum(y * logP, axis=-1)
 
+    def dlogits(self, xp, y, P):
+        return P * xp.sum(y, axis=-1, keepdims=True) - y
+
     def gradients(self, xp, y, P):
         if self.from_logits:
-            return _softmax(xp, P) * xp.sum(y, axis=-1, keepdims=True) - y
+            return self.dlogits(xp, y, _softmax(xp, P))
         return -y / _clip(xp, P) * _inside(xp, P)
 
     def prepare_targets(self, xp, y, output_shape, dtype):
@@ -279,11 +293,13 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
             return -_log_softmax(xp, P)[rows, y]
         return -xp.log(_clip(xp, P[rows, y]))
 
+    def dlogits(self, xp, y, P):
+        return P - self._onehot(xp, y, P)
+
     def gradients(self, xp, y, P):
-        Y = self._onehot(xp, y, P)
         if self.from_logits:
-            return _softmax(xp, P) - Y
-        return -Y / _clip(xp, P) * _inside(xp, P)
+            return self.dlogits(xp, y, _softmax(xp, P))
+        return -self._onehot(xp, y, P) / _clip(xp, P) * _inside(xp, P)
 
     def prepare_targets(self, xp, y, output_shape, dtype):
         if y.ndim == 2 and y.shape[1] == 1:

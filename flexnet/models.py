@@ -303,9 +303,8 @@ class Model(ABC):
         P = self.forward(X, training=training)
         fused = self._fused_loss
         if fused is not None:
-            Z = self.layers[-1].Z
-            L = fused.value(xp, Y, Z)
-            self.backward(fused.gradient(xp, Y, Z), from_logits=True)
+            L = fused.value(xp, Y, self.layers[-1].Z)  # from the logits: exact when P saturates
+            self.backward(fused.logits_gradient(xp, Y, P), from_logits=True)
         else:
             L = self.loss.value(xp, Y, P)
             self.backward(self.loss.gradient(xp, Y, P))
