@@ -457,3 +457,16 @@ def test_get_layer_by_name_or_index():
     assert model.get_layer(index=0) is model.layers[0]
     with pytest.raises(ValueError, match=r"no layer named 'nope'; the layers are \['dense', 'out'\]"):
         model.get_layer("nope")
+
+
+def test_nan_targets_and_integer_inputs():
+    model = fx.Sequential([Dense(2, input_dim=3)])
+    model.compile(optimizer="sgd", loss="mse")
+    y = np.ones((4, 2))
+    y[1, 1] = np.nan
+    with pytest.raises(ValueError, match="y contains NaN or infinity"):
+        model.fit(np.ones((4, 3)), y, verbose=0)
+    pixels = np.arange(12, dtype=np.uint8).reshape(4, 3)  # integer inputs are cast, not refused
+    history = model.fit(pixels, np.ones((4, 2)), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(pixels).dtype == np.float32
