@@ -12,6 +12,7 @@ import importlib
 import os
 import types
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import array_api_compat
@@ -274,6 +275,17 @@ class Backend:
         except (AttributeError, TypeError):
             return True
         return dtype in dtypes
+
+    @cached_property
+    def index_dtype(self) -> str:
+        """Name of the device's default indexing dtype (``"int64"``; ``"int32"`` where
+        64-bit integers are missing), for class labels and permutations."""
+        try:
+            info = self.xp.__array_namespace_info__()
+            dtype = info.default_dtypes(device=self.device)["indexing"]
+        except (AttributeError, TypeError, KeyError):
+            return "int64"
+        return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
 
     # -- moving data ----------------------------------------------------------
     def owns(self, x) -> bool:

@@ -116,6 +116,15 @@ def _dtype_name(dtype) -> str:
     return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
 
 
+def _index_dtype(xp, a):
+    """The default indexing dtype of ``a``'s device (int64, or int32 without 64-bit types)."""
+    try:
+        info = xp.__array_namespace_info__()
+        return info.default_dtypes(device=array_api_compat.device(a))["indexing"]
+    except (AttributeError, TypeError, KeyError):
+        return xp.int64
+
+
 def _mean_last(xp, A):
     """Mean over the last axis: ``(n, k) -> (n,)``."""
     return xp.mean(A, axis=-1)
@@ -319,7 +328,7 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
                 )
         elif not xp.isdtype(y.dtype, "integral"):
             raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
-        y = xp.astype(y, xp.int64)
+        y = xp.astype(y, _index_dtype(xp, y))
         C = output_shape[-1]
         if y.shape[0]:
             lo, hi = int(xp.min(y)), int(xp.max(y))

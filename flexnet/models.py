@@ -284,7 +284,8 @@ class Model(ABC):
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
             host = self.loss.prepare_targets(host_xp, host, self.output_shape, self.dtype)
-            Y = b.from_numpy(host)
+            integral = np.issubdtype(host.dtype, np.integer)
+            Y = b.from_numpy(host, b.index_dtype if integral else None)
         if Y.shape[0] != n:
             raise ValueError(f"x has {n} samples but {what} has {Y.shape[0]}; they must match")
         self._check_finite(Y, what)

@@ -43,7 +43,7 @@ class Generator:
 
     def permutation(self, n: int):
         """A random permutation of ``0..n-1`` as an integer index array on the device."""
-        return self.backend.from_numpy(self._host.permutation(n), "int64")
+        return self.backend.from_numpy(self._host.permutation(n), self.backend.index_dtype)
 
 
 class NumpyGenerator(Generator):

@@ -470,3 +470,18 @@ def test_nan_targets_and_integer_inputs():
     history = model.fit(pixels, np.ones((4, 2)), verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert model.predict(pixels).dtype == np.float32
+
+
+def test_labels_and_shuffles_use_the_devices_index_dtype():
+    # array-api-strict's no_x64 device has no 64-bit types: labels and permutations must
+    # use its default indexing dtype (int32). (Accuracy is not used: strict's own argmax
+    # returns int64 there.)
+    pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(10)
+    x, y = rng.normal(size=(40, 3)), rng.integers(0, 3, size=40)
+    model = fx.Sequential([Dense(4, input_dim=3, activation="relu"), Dense(3, activation="softmax")],
+                          backend="array_api_strict", device="no_x64")
+    assert model.backend.index_dtype == "int32"
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0)
+    assert np.all(np.isfinite(history.history["val_loss"]))
