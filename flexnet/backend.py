@@ -93,7 +93,7 @@ def floatx() -> str:
 
 def check_float_dtype(dtype: Any) -> str:
     """Normalise a float dtype given as a name or dtype object to its name."""
-    name = getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+    name = dtype_name(dtype)
     if name not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
     return name
@@ -179,6 +179,20 @@ _TO_NUMPY = {
 
 def _dlpack_to_numpy(x):
     return np.from_dlpack(x)
+
+
+def default_index_dtype(xp, device):
+    """The namespace's default indexing dtype on ``device`` (int64, or int32 on a device
+    without 64-bit integers)."""
+    try:
+        return xp.__array_namespace_info__().default_dtypes(device=device)["indexing"]
+    except (AttributeError, TypeError, KeyError):
+        return xp.int64
+
+
+def dtype_name(dtype) -> str:
+    """``"float32"`` for ``numpy.float32``, ``torch.float32``, ``array_api_strict.float32``..."""
+    return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
 
 
 def _backend_name(xp) -> str:
@@ -280,12 +294,7 @@ class Backend:
     def index_dtype(self) -> str:
         """Name of the device's default indexing dtype (``"int64"``; ``"int32"`` where
         64-bit integers are missing), for class labels and permutations."""
-        try:
-            info = self.xp.__array_namespace_info__()
-            dtype = info.default_dtypes(device=self.device)["indexing"]
-        except (AttributeError, TypeError, KeyError):
-            return "int64"
-        return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+        return dtype_name(default_index_dtype(self.xp, self.device))
 
     # -- moving data ----------------------------------------------------------
     def owns(self, x) -> bool:

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 import array_api_compat
 
 from flexnet import activations
+from flexnet.backend import default_index_dtype, dtype_name
 from flexnet.registry import resolve
 
 __all__ = [
@@ -77,7 +78,7 @@ class Loss(ABC):
     def __call__(self, y_true, y_pred):
         """The reduced loss of a batch, e.g. ``fx.losses.get("mse")(y, p)``."""
         xp = array_api_compat.array_namespace(y_true, y_pred)
-        y = self.prepare_targets(xp, y_true, y_pred.shape, _dtype_name(y_pred.dtype))
+        y = self.prepare_targets(xp, y_true, y_pred.shape, dtype_name(y_pred.dtype))
         return self.value(xp, y, y_pred)
 
     def logits_loss(self, activation) -> Loss | None:
@@ -110,19 +111,6 @@ class Loss(ABC):
 
 def _shape_str(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
-
-def _dtype_name(dtype) -> str:
-    return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
-
-
-def _index_dtype(xp, a):
-    """The default indexing dtype of ``a``'s device (int64, or int32 without 64-bit types)."""
-    try:
-        info = xp.__array_namespace_info__()
-        return info.default_dtypes(device=array_api_compat.device(a))["indexing"]
-    except (AttributeError, TypeError, KeyError):
-        return xp.int64
 
 
 def _mean_last(xp, A):
@@ -328,7 +316,7 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
                 )
         elif not xp.isdtype(y.dtype, "integral"):
             raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
-        y = xp.astype(y, _index_dtype(xp, y))
+        y = xp.astype(y, default_index_dtype(xp, array_api_compat.device(y)))
         C = output_shape[-1]
         if y.shape[0]:
             lo, hi = int(xp.min(y)), int(xp.max(y))

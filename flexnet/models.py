@@ -641,11 +641,11 @@ class Sequential(Model):
         return X
 
     def backward(self, dY, from_logits=False):
-        layers = self.layers
-        last = len(layers) - 1
-        for i in range(last, 0, -1):
-            layer = layers[i]
-            dY = (layer.backward_logits if from_logits and i == last else layer.backward)(dY)
-        first = layers[0]
-        backward = first.backward_logits if from_logits and last == 0 else first.backward
-        first.backward_without_input_grad(backward, dY)  # the input needs no gradient
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            layer = self.layers[i]
+            step = layer.backward_logits if from_logits and i == last else layer.backward
+            if i == 0:
+                layer.backward_without_input_grad(step, dY)  # the input needs no gradient
+            else:
+                dY = step(dY)
