@@ -1,0 +1,188 @@
+"""Core layers: Dense, Activation, Dropout, Flatten."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from flexnet import activations, initializers
+from flexnet.layers.base import Layer
+
+__all__ = ["Activation", "Dense", "Dropout", "Flatten"]
+
+
+class Dense(Layer):
+    """Fully connected layer: ``Y = f(X W + b)``.
+
+    Shapes: ``X`` is ``(batch, inputs)``, ``W`` (``kernel``) is ``(inputs, units)``,
+    ``b`` (``bias``) is ``(units,)``, ``Y`` is ``(batch, units)``.
+
+    Backward, with ``dZ = dY ⊙ f'(Z)`` and ``Z = X W + b``::
+
+        db = Σ_batch dZ,   dW = Xᵀ dZ,   dX = dZ Wᵀ
+
+    Args:
+        units: number of outputs.
+        activation: name or :class:`~flexnet.activations.ActivationFunction`; ``None`` is linear.
+        use_bias: whether to add ``b``.
+        kernel_initializer, bias_initializer: names or initializers.
+        input_dim: number of inputs, for a first layer (same as ``input_shape=(input_dim,)``).
+        input_shape: input shape without the batch axis, for a first layer.
+        name: layer name.
+
+    Example:
+        >>> import flexnet as fx
+        >>> layer = fx.layers.Dense(16, activation="relu", input_dim=30)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        input_dim: int | None = None,
+        input_shape=None,
+        name: str | None = None,
+        trainable: bool = True,
+    ):
+        if input_dim is not None:
+            if input_shape is not None:
+                raise ValueError("give input_dim or input_shape, not both")
+            input_shape = (input_dim,)
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"units must be a positive int, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.X = self.Z = self.Y = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"Dense layer {self.name!r} takes 2-D inputs (batch, features), got shape "
+                f"{input_shape}; put a Flatten layer before it"
+            )
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, X, training=False):
+        self.X = X
+        Z = X @ self.params["kernel"]
+        if self.use_bias:
+            Z += self.params["bias"]  # in place: Z is ours, fresh from the product
+        self.Z = Z
+        self.Y = self.activation.forward(self.xp, Z)
+        return self.Y
+
+    def backward(self, dY):
+        return self.backward_logits(self.activation.backward(self.xp, self.Z, self.Y, dY))
+
+    def backward_logits(self, dZ):
+        """Backward from ``dZ = ∂L/∂Z``, the gradient at the pre-activation ``Z = XW + b``.
+
+        Models call this directly when the loss is fused with the activation
+        (sigmoid or softmax with cross-entropy).
+        """
+        if self.use_bias:
+            self.grads["bias"] = self.xp.sum(dZ, axis=0)
+        self.grads["kernel"] = self.X.T @ dZ
+        if not self.input_grad_needed:
+            return None  # the first layer: nobody reads dX, skip its product
+        return dZ @ self.params["kernel"].T
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation.name,
+            "use_bias": self.use_bias,
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function: ``Y = f(X)``.
+
+    Args:
+        activation: name or :class:`~flexnet.activations.ActivationFunction`.
+    """
+
+    def __init__(self, activation, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.activation = activations.get(activation)
+        self.Z = self.Y = None
+
+    def forward(self, X, training=False):
+        self.Z = X
+        self.Y = self.activation.forward(self.xp, X)
+        return self.Y
+
+    def backward(self, dY):
+        return self.activation.backward(self.xp, self.Z, self.Y, dY)
+
+    def backward_logits(self, dZ):
+        """Backward from the gradient at the activation's input (fused losses)."""
+        return dZ
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each input with probability ``rate``
+    and scale the rest by ``1 / (1 - rate)``; at inference, the identity.
+
+    ``Y = X ⊙ M / (1 - rate)`` with ``M_ij ~ Bernoulli(1 - rate)``; ``dX = dY ⊙ M / (1 - rate)``.
+    Masks come from the model's generator, on its device.
+
+    Args:
+        rate: fraction of inputs to drop, in ``[0, 1)``.
+    """
+
+    def __init__(self, rate: float, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.mask = None
+
+    def forward(self, X, training=False):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return X
+        keep = self.rng.uniform(X.shape, 0.0, 1.0, self.dtype) >= self.rate
+        self.mask = self.xp.astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
+        return X * self.mask
+
+    def backward(self, dY):
+        return dY if self.mask is None else dY * self.mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class Flatten(Layer):
+    """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``."""
+
+    def __init__(self, name=None, input_shape=None):
+        super().__init__(name=name, input_shape=input_shape)
+        self.X_shape = None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], math.prod(input_shape[1:]))
+
+    def forward(self, X, training=False):
+        self.X_shape = X.shape
+        return self.xp.reshape(X, (X.shape[0], math.prod(X.shape[1:])))
+
+    def backward(self, dY):
+        return self.xp.reshape(dY, self.X_shape)
