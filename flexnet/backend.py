@@ -316,8 +316,8 @@ class Backend:
 
     def to_numpy(self, x, copy: bool = True) -> np.ndarray:
         """Bring an array of this backend back to the host as a NumPy array."""
-        if isinstance(x, np.ndarray):
-            return np.array(x, copy=True) if copy else x
+        if isinstance(x, (np.ndarray, np.generic)):  # NumPy reductions return scalars
+            return np.array(x, copy=True) if copy else np.asarray(x)
         host = _TO_NUMPY.get(self.name, _dlpack_to_numpy)(x)
         return np.array(host, copy=True) if copy else np.asarray(host)
 

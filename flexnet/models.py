@@ -15,7 +15,7 @@ import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import callbacks as callbacks_module
-from flexnet import data, losses, optimizers, utils
+from flexnet import data, losses, optimizers, saving, utils
 from flexnet import metrics as metrics_module
 from flexnet import random as fxrandom
 from flexnet.backend import Backend, check_float_dtype, floatx
@@ -167,6 +167,15 @@ class Model(ABC):
             layer.set_weights(weights[start : start + count])
             start += count
 
+    def save_weights(self, filepath) -> None:
+        """Write the weights to one file, atomically (see :mod:`flexnet.saving`)."""
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights written by :meth:`save_weights` (or a whole-model file), checking
+        every shape before changing anything."""
+        saving.load_weights(self, filepath)
+
     def summary(self, print_fn=None) -> None:
         """Print Keras's table of layers, output shapes and parameter counts."""
         self._require_built("summary()")
@@ -212,9 +221,12 @@ class Model(ABC):
             ]
         last = self.layers[-1]
         fused = None
-        if hasattr(last, "backward_logits"):
+        if hasattr(last, "backward_logits") and last.activity_regularizer is None:
             fused = self.loss.logits_loss(getattr(last, "activation", None))
         self._fused_loss = fused
+        self._regularized = [layer for layer in self.layers if layer.regularizers]
+        self._active = [layer for layer in self.layers if layer.activity_regularizer is not None]
+        self._constrained = [layer for layer in self.layers if layer.constraints]
 
     # ------------------------------------------------------------------
     # Data in and out.
@@ -296,27 +308,108 @@ class Model(ABC):
         self._training_setup()
         return X, self._prepare_y(y, X.shape[0], "y" + suffix)
 
+    def _prepare_sample_weight(self, sample_weight, n: int, what: str = "sample_weight"):
+        """Per-sample weights as a ``(n,)`` array of the model's dtype, or None."""
+        if sample_weight is None:
+            return None
+        W, _ = self._to_backend(_as_array(sample_weight, what), what, self.dtype)
+        if tuple(W.shape) != (n,):
+            raise ValueError(f"{what} must have shape ({n},), one weight per sample, got "
+                             f"{tuple(W.shape)}")
+        xp = self.backend.xp
+        if not bool(xp.all(xp.isfinite(W))) or bool(xp.any(W < 0)):
+            raise ValueError(f"{what} must be finite and non-negative")
+        return W
+
+    def _sample_weights(self, sample_weight, class_weight, Y, n: int, suffix: str = ""):
+        """Sample weights from ``sample_weight`` times the weight of each sample's class."""
+        W = self._prepare_sample_weight(sample_weight, n, "sample_weight" + suffix)
+        if class_weight is None:
+            return W
+        C = self._class_weights(class_weight, Y)
+        return C if W is None else W * C
+
+    def _class_weights(self, class_weight, Y):
+        """``class_weight[label_i]`` per sample (1 for classes not in the dict, as Keras)."""
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        for key, value in class_weight.items():
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+                raise ValueError(f"class_weight keys must be class indices >= 0, got {key!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
+                np.isfinite(value) and value >= 0
+            ):
+                raise ValueError(f"class_weight[{key}] must be a finite number >= 0, got {value!r}")
+        b = self.backend
+        xp = b.xp
+        units = self.output_shape[-1]
+        if self.loss.sparse_targets:
+            labels = Y
+        elif units == 1:
+            labels = xp.astype(xp.reshape(Y, (-1,)) > 0.5, b.index_dtype)
+        else:
+            labels = xp.astype(xp.argmax(Y, axis=-1), b.index_dtype)
+        size = max(max(2, units), max(class_weight, default=0) + 1)
+        table = np.ones(size, dtype=np.dtype(self.dtype))
+        for key, value in class_weight.items():
+            table[int(key)] = value
+        return xp.take(b.from_numpy(table, self.dtype), labels, axis=0)
+
     # ------------------------------------------------------------------
     # One batch.
-    def _loss_and_backward(self, X, Y, training: bool):
-        """Forward, loss, backward on one batch; returns ``(L, P)`` as device arrays."""
+    def _loss_and_backward(self, X, Y, training: bool, W=None):
+        """Forward, loss, backward on one batch; returns ``(L, P)`` as device arrays.
+
+        ``W`` holds optional per-sample weights, shape ``(n,)``. ``L`` includes the
+        regularization penalties, and the gradients their derivatives.
+        """
         xp = self.backend.xp
         P = self.forward(X, training=training)
         fused = self._fused_loss
+        weighted = {} if W is None else {"sample_weight": W}
         if fused is not None:
-            L = fused.value(xp, Y, self.layers[-1].Z)  # from the logits: exact when P saturates
-            self.backward(fused.logits_gradient(xp, Y, P), from_logits=True)
+            # from the logits: exact when P saturates
+            L = fused.value(xp, Y, self.layers[-1].Z, **weighted)
+            self.backward(fused.logits_gradient(xp, Y, P, **weighted), from_logits=True)
         else:
-            L = self.loss.value(xp, Y, P)
-            self.backward(self.loss.gradient(xp, Y, P))
+            L = self.loss.value(xp, Y, P, **weighted)
+            self.backward(self.loss.gradient(xp, Y, P, **weighted))
+        penalty = self._penalty(X.shape[0])
+        if penalty is not None:
+            L = L + penalty
+            for layer in self._regularized:
+                if layer.trainable:
+                    layer.add_regularization_gradients()
         return L, P
 
-    def _batch_loss(self, Y, P):
-        """The loss of a forward pass already made (evaluation)."""
+    def _penalty(self, n: int):
+        """Weight penalties plus activity penalties (``R(Y)/n``) of the last forward pass."""
+        total = None
+        for layer in self._regularized:
+            term = layer.regularization_loss()
+            total = term if total is None else total + term
+        for layer in self._active:
+            term = layer.activity_regularizer.penalty(self.backend.xp, layer.activity_output) * (1.0 / n)
+            total = term if total is None else total + term
+        return total
+
+    def _batch_loss(self, Y, P, W=None):
+        """The loss of a forward pass already made (evaluation), penalties included."""
         xp = self.backend.xp
+        weighted = {} if W is None else {"sample_weight": W}
         if self._fused_loss is not None:
-            return self._fused_loss.value(xp, Y, self.layers[-1].Z)
-        return self.loss.value(xp, Y, P)
+            L = self._fused_loss.value(xp, Y, self.layers[-1].Z, **weighted)
+        else:
+            L = self.loss.value(xp, Y, P, **weighted)
+        penalty = self._penalty(P.shape[0])
+        return L if penalty is None else L + penalty
+
+    def _apply_gradients(self) -> None:
+        """One optimizer step from the layers' grads, then the weight constraints."""
+        self.optimizer.apply(self.trainable_weights, self._grads())
+        for layer in self._constrained:
+            layer.apply_constraints()
 
     def _grads(self) -> list:
         out = []
@@ -332,16 +425,19 @@ class Model(ABC):
                 out.append(grad)
         return out
 
-    def compute_gradients(self, x, y, training: bool = True):
+    def compute_gradients(self, x, y, training: bool = True, sample_weight=None):
         """The loss and its gradient with respect to every trainable weight.
 
         Runs one forward and backward pass over all of ``x`` as one batch; the
-        weights do not change.
+        weights do not change (moving statistics that a training-mode forward pass
+        updates, as in BatchNormalization, are put back). The loss includes the
+        regularization penalties.
 
         Args:
             x: inputs, NumPy or arrays on the model's backend.
             y: targets.
             training: run layers in training mode (dropout active), as ``fit`` does.
+            sample_weight: optional per-sample weights, shape ``(n,)``.
 
         Returns:
             ``(loss, grads)``: the loss as a 0-d array on the model's backend
@@ -351,15 +447,22 @@ class Model(ABC):
         """
         self._require_compiled("compute_gradients()")
         X, Y = self._prepare_xy(x, y)
-        L, _ = self._loss_and_backward(X, Y, training)
+        W = self._prepare_sample_weight(sample_weight, X.shape[0])
+        buffers = [dict(layer.buffers) for layer in self.layers]
+        try:
+            L, _ = self._loss_and_backward(X, Y, training, W)
+        finally:
+            for layer, saved in zip(self.layers, buffers):
+                layer.buffers.update(saved)
         return L, self._grads()
 
-    def train_on_batch(self, x, y) -> float:
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None) -> float:
         """One optimizer step on one batch; returns the batch loss as a float."""
         self._require_compiled("train_on_batch()")
         X, Y = self._prepare_xy(x, y)
-        L, _ = self._loss_and_backward(X, Y, True)
-        self.optimizer.apply(self.trainable_weights, self._grads())
+        W = self._sample_weights(sample_weight, class_weight, Y, X.shape[0])
+        L, _ = self._loss_and_backward(X, Y, True, W)
+        self._apply_gradients()
         return float(L)
 
     # ------------------------------------------------------------------
@@ -375,35 +478,42 @@ class Model(ABC):
             logs[prefix + m.name] = m.result()
         return logs
 
-    def _run_epoch(self, X, Y, batch_size: int, shuffle: bool, cbs) -> dict:
+    def _update_metrics(self, Y, P, W) -> None:
         xp = self.backend.xp
+        for m in self.metrics:
+            if W is None:
+                m.update(xp, Y, P)
+            else:
+                m.update(xp, Y, P, sample_weight=W)
+
+    def _run_epoch(self, X, Y, W, batch_size: int, shuffle: bool, cbs) -> dict:
         order = self.rng.permutation(X.shape[0]) if shuffle else None
         for m in self.metrics:
             m.reset()
         total = None
-        batches = data.batches(X, Y, batch_size=batch_size, order=order)
-        for step, (Xb, Yb) in enumerate(batches):
+        batches = data.batches(X, Y, W, batch_size=batch_size, order=order)
+        for step, (Xb, Yb, Wb) in enumerate(batches):
             cbs.on_train_batch_begin(step)
-            L, P = self._loss_and_backward(Xb, Yb, True)
-            self.optimizer.apply(self.trainable_weights, self._grads())
+            L, P = self._loss_and_backward(Xb, Yb, True, Wb)
+            self._apply_gradients()
             total = self._accumulate(total, L, Xb.shape[0])
-            for m in self.metrics:
-                m.update(xp, Yb, P)
+            self._update_metrics(Yb, P, Wb)
             cbs.on_train_batch_end(step)
-        return self._epoch_logs(total, X.shape[0])
+        logs = self._epoch_logs(total, X.shape[0])
+        if callable(self.optimizer._learning_rate):  # a schedule: show the rate it reached
+            logs["learning_rate"] = self.optimizer.learning_rate
+        return logs
 
-    def _evaluate_arrays(self, X, Y, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
-        xp = self.backend.xp
+    def _evaluate_arrays(self, X, Y, W, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
         for m in self.metrics:
             m.reset()
         total = None
-        batches = data.batches(X, Y, batch_size=batch_size)
+        batches = data.batches(X, Y, W, batch_size=batch_size)
         steps = data.num_batches(X.shape[0], batch_size)
-        for Xb, Yb in callbacks_module.progress(batches, steps, "evaluate", verbose):
+        for Xb, Yb, Wb in callbacks_module.progress(batches, steps, "evaluate", verbose):
             P = self.forward(Xb, training=False)
-            total = self._accumulate(total, self._batch_loss(Yb, P), Xb.shape[0])
-            for m in self.metrics:
-                m.update(xp, Yb, P)
+            total = self._accumulate(total, self._batch_loss(Yb, P, Wb), Xb.shape[0])
+            self._update_metrics(Yb, P, Wb)
         return self._epoch_logs(total, X.shape[0], prefix)
 
     def fit(
@@ -417,6 +527,8 @@ class Model(ABC):
         validation_split: float = 0.0,
         validation_data=None,
         shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight=None,
         initial_epoch: int = 0,
     ):
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
@@ -430,13 +542,20 @@ class Model(ABC):
             verbose: 0 silent, 1 progress bar per epoch, 2 one line per epoch.
             callbacks: list of :class:`~flexnet.callbacks.Callback`.
             validation_split: fraction of the data, taken from the end, held out for validation.
-            validation_data: ``(x_val, y_val)``, overrides ``validation_split``.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
+                overrides ``validation_split``.
             shuffle: reshuffle the training samples every epoch (on the device).
+            class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
+                class's weight (classes not listed weigh 1). For one-hot targets the class
+                is the argmax, for a single sigmoid output it is ``y > 0.5``.
+            sample_weight: ``(n,)`` weights, one per sample; the loss becomes
+                ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
             initial_epoch: epoch to start from (to resume a run).
 
         Returns:
             a :class:`~flexnet.callbacks.History` whose ``.history`` maps ``loss``, each
-            metric and their ``val_`` twins to per-epoch lists.
+            metric and their ``val_`` twins to per-epoch lists (and ``learning_rate`` when
+            the optimizer follows a schedule).
         """
         self._require_compiled("fit()")
         batch_size = data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
@@ -445,14 +564,27 @@ class Model(ABC):
                 raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
         callbacks_module.check_verbose(verbose)
         x, y = _as_array(x, "x"), _as_array(y, "y")
+        sample_weight = _as_array(sample_weight, "sample_weight")
         if validation_data is None and validation_split:
             (x, y), validation_data = data.split_validation(x, y, validation_split)
+            if sample_weight is not None:
+                cut = x.shape[0]
+                sample_weight, val_weight = sample_weight[:cut, ...], sample_weight[cut:, ...]
+                validation_data = (*validation_data, val_weight)
         X, Y = self._prepare_xy(x, y)
+        W = self._sample_weights(sample_weight, class_weight, Y, X.shape[0])
         val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            val = self._prepare_xy(*validation_data, suffix="_val")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)"
+                )
+            X_val, Y_val = self._prepare_xy(*validation_data[:2], suffix="_val")
+            W_val = None
+            if len(validation_data) == 3:
+                W_val = self._prepare_sample_weight(validation_data[2], X_val.shape[0],
+                                                    "sample_weight_val")
+            val = (X_val, Y_val, W_val)
 
         history = callbacks_module.History()
         extra = [callbacks_module.ProgressBar(verbose)] if verbose else []
@@ -465,7 +597,7 @@ class Model(ABC):
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            logs = self._run_epoch(X, Y, batch_size, shuffle, cbs)
+            logs = self._run_epoch(X, Y, W, batch_size, shuffle, cbs)
             if val is not None:
                 logs.update(self._evaluate_arrays(*val, batch_size, prefix="val_"))
             cbs.on_epoch_end(epoch, logs)
@@ -476,13 +608,14 @@ class Model(ABC):
         return history
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int = 0,
-                 return_dict: bool = False):
+                 sample_weight=None, return_dict: bool = False):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
         Args:
             x, y: inputs and targets, as for :meth:`fit`.
             batch_size: samples per forward pass (default 32).
             verbose: 0 silent, 1 a progress bar and the results, 2 the results only.
+            sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
             return_dict: return ``{"loss": ..., "accuracy": ...}``.
 
         Returns:
@@ -493,7 +626,8 @@ class Model(ABC):
         batch_size = data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
         callbacks_module.check_verbose(verbose)
         X, Y = self._prepare_xy(_as_array(x, "x"), _as_array(y, "y"))
-        logs = self._evaluate_arrays(X, Y, batch_size, verbose=verbose)
+        W = self._prepare_sample_weight(sample_weight, X.shape[0])
+        logs = self._evaluate_arrays(X, Y, W, batch_size, verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
         if return_dict:
@@ -638,12 +772,17 @@ class Sequential(Model):
     def forward(self, X, training=False):
         for layer in self.layers:
             X = layer.forward(X, training=training)
+            if layer.activity_regularizer is not None:
+                layer.activity_output = X
         return X
 
     def backward(self, dY, from_logits=False):
         last = len(self.layers) - 1
         for i in range(last, -1, -1):
             layer = self.layers[i]
+            if layer.activity_regularizer is not None:
+                Y = layer.activity_output
+                dY = dY + layer.activity_regularizer.gradient(self.backend.xp, Y) * (1.0 / Y.shape[0])
             step = layer.backward_logits if from_logits and i == last else layer.backward
             if i == 0:
                 layer.backward_without_input_grad(step, dY)  # the input needs no gradient

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from flexnet import initializers
+from flexnet import constraints, initializers, regularizers
 
 __all__ = ["Layer", "normalize_shape"]
 
@@ -56,6 +56,9 @@ class Layer(ABC):
         name: unique name within a model; defaults to the snake-cased class name.
         input_shape: the input shape without the batch axis, for a first layer.
         trainable: whether the optimizer updates this layer's ``params``.
+        activity_regularizer: a penalty on the layer's output ``R(Y)``, averaged over
+            the batch (``R(Y)/n``, as tf.keras), added to the loss; its gradient
+            ``∂R/∂Y / n`` is added to the ``dY`` the layer's ``backward`` receives.
 
     Example: a layer that scales each feature by a learned factor::
 
@@ -76,7 +79,8 @@ class Layer(ABC):
     #: (the first layer); ``backward`` may then skip computing ``dX`` and return None.
     input_grad_needed = True
 
-    def __init__(self, *, name: str | None = None, input_shape=None, trainable: bool = True):
+    def __init__(self, *, name: str | None = None, input_shape=None, trainable: bool = True,
+                 activity_regularizer=None):
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         self.name = name
@@ -85,6 +89,10 @@ class Layer(ABC):
         self.params: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
         self.buffers: dict[str, Any] = {}
+        self.regularizers: dict[str, regularizers.Regularizer] = {}
+        self.constraints: dict[str, constraints.Constraint] = {}
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.activity_output = None  # kept by the model when there is an activity regularizer
         self.built = False
         self.output_shape: tuple | None = None
         self.backend = None
@@ -128,17 +136,46 @@ class Layer(ABC):
         """The output shape (batch axis ``None``) for inputs of ``input_shape``."""
         return input_shape
 
-    def add_weight(self, name: str, shape, initializer="zeros", trainable: bool = True):
+    def add_weight(self, name: str, shape, initializer="zeros", trainable: bool = True,
+                   regularizer=None, constraint=None):
         """Create a weight on the layer's device with an initializer; returns it.
 
         Trainable weights go to ``params`` (and get a ``grads`` entry from
-        ``backward``); others go to ``buffers``.
+        ``backward``); others go to ``buffers``. A ``regularizer`` adds ``R(W)`` to the
+        loss and ``∂R/∂W`` to ``grads[name]``; a ``constraint`` projects the weight
+        after every optimizer step.
         """
         if self.backend is None:
             raise RuntimeError(f"layer {self.name!r}: add_weight is called from build()")
         value = initializers.get(initializer)(tuple(shape), self.dtype, self.rng)
         (self.params if trainable else self.buffers)[name] = value
+        if regularizer is not None:
+            self.regularizers[name] = regularizers.get(regularizer)
+        if constraint is not None:
+            self.constraints[name] = constraints.get(constraint)
         return value
+
+    # -- regularization -------------------------------------------------------
+    def regularization_loss(self):
+        """``Σ R(W)`` over this layer's regularized weights (a 0-d array), or None."""
+        total = None
+        for key, reg in self.regularizers.items():
+            W = self.params[key] if key in self.params else self.buffers[key]
+            term = reg.penalty(self.xp, W)
+            total = term if total is None else total + term
+        return total
+
+    def add_regularization_gradients(self) -> None:
+        """Add ``∂R/∂W`` to ``grads`` for every regularized trainable weight (after backward)."""
+        for key, reg in self.regularizers.items():
+            if key in self.params:
+                self.grads[key] = self.grads[key] + reg.gradient(self.xp, self.params[key])
+
+    def apply_constraints(self) -> None:
+        """Project constrained weights in place (models call it after each optimizer step)."""
+        for key, constraint in self.constraints.items():
+            W = self.params[key] if key in self.params else self.buffers[key]
+            W[...] = constraint.project(self.xp, W)
 
     def move(self, backend, rng) -> None:
         """Move weights to another backend (``model.to`` calls this). Gradients are dropped."""
@@ -152,7 +189,7 @@ class Layer(ABC):
 
     def clear_cache(self) -> None:
         """Forget the arrays kept for backward (they hold memory and a device)."""
-        for key in ("X", "Z", "Y", "mask"):
+        for key in ("X", "Z", "Y", "mask", "activity_output"):
             if key in self.__dict__:
                 self.__dict__[key] = None
 
@@ -214,7 +251,9 @@ class Layer(ABC):
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}
         if self.input_shape is not None:
-            config["input_shape"] = self.input_shape
+            config["input_shape"] = list(self.input_shape)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from flexnet import activations, initializers
+from flexnet import activations, constraints, initializers, regularizers
 from flexnet.layers.base import Layer
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten"]
@@ -27,6 +27,11 @@ class Dense(Layer):
         activation: name or :class:`~flexnet.activations.ActivationFunction`; ``None`` is linear.
         use_bias: whether to add ``b``.
         kernel_initializer, bias_initializer: names or initializers.
+        kernel_regularizer, bias_regularizer: names (``"l1"``, ``"l2"``, ``"l1_l2"``) or
+            :mod:`~flexnet.regularizers` objects; their penalties join the loss.
+        activity_regularizer: a penalty on the output ``Y`` (see :class:`Layer`).
+        kernel_constraint, bias_constraint: :mod:`~flexnet.constraints` applied after
+            each optimizer step.
         input_dim: number of inputs, for a first layer (same as ``input_shape=(input_dim,)``).
         input_shape: input shape without the batch axis, for a first layer.
         name: layer name.
@@ -43,6 +48,11 @@ class Dense(Layer):
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         input_dim: int | None = None,
         input_shape=None,
         name: str | None = None,
@@ -52,7 +62,8 @@ class Dense(Layer):
             if input_shape is not None:
                 raise ValueError("give input_dim or input_shape, not both")
             input_shape = (input_dim,)
-        super().__init__(name=name, input_shape=input_shape, trainable=trainable)
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         activity_regularizer=activity_regularizer)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"units must be a positive int, got {units!r}")
         self.units = int(units)
@@ -60,6 +71,10 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.X = self.Z = self.Y = None
 
     def build(self, input_shape):
@@ -68,9 +83,11 @@ class Dense(Layer):
                 f"Dense layer {self.name!r} takes 2-D inputs (batch, features), got shape "
                 f"{input_shape}; put a Flatten layer before it"
             )
-        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+                        regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.add_weight("bias", (self.units,), self.bias_initializer,
+                            regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -106,6 +123,10 @@ class Dense(Layer):
             "units": self.units,
             "activation": self.activation.name,
             "use_bias": self.use_bias,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 
