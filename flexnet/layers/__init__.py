@@ -1,10 +1,34 @@
 """Layers: forward/backward pairs that own their parameters and gradients.
 
 Every layer subclasses :class:`Layer` (``flexnet.layers.base``); each module of
-this package holds one family: ``core`` (Dense, Activation, Dropout, Flatten).
+this package holds one family: ``core`` (Dense, Activation, Dropout, Flatten),
+``input_layer`` (Input), ``merging`` (Concatenate, Add, ...), ``node`` (the
+symbolic tensors of the functional API).
 """
 
 from flexnet.layers.base import Layer, normalize_shape
 from flexnet.layers.core import Activation, Dense, Dropout, Flatten
+from flexnet.layers.input_layer import Input, InputLayer
+from flexnet.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from flexnet.layers.node import SymbolicTensor
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "Layer", "normalize_shape"]
+__all__ = [
+    "Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Flatten", "Input",
+    "InputLayer", "Layer", "Maximum", "Minimum", "Multiply", "Subtract", "SymbolicTensor", "add",
+    "average", "concatenate", "maximum", "minimum", "multiply", "normalize_shape", "subtract",
+]

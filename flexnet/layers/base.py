@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from flexnet import constraints, initializers, regularizers
+from flexnet.layers.node import Node, is_symbolic
 
 __all__ = ["Layer", "normalize_shape"]
 
@@ -93,6 +94,7 @@ class Layer(ABC):
         self.constraints: dict[str, constraints.Constraint] = {}
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.activity_output = None  # kept by the model when there is an activity regularizer
+        self._nodes: list = []  # calls in the functional API
         self.built = False
         self.output_shape: tuple | None = None
         self.backend = None
@@ -192,6 +194,53 @@ class Layer(ABC):
         for key in ("X", "Z", "Y", "mask", "activity_output"):
             if key in self.__dict__:
                 self.__dict__[key] = None
+
+    # -- the functional API ---------------------------------------------------
+    def __call__(self, inputs):
+        """Apply the layer to symbolic tensors (functional API); returns a symbolic tensor.
+
+        ``Dense(30, activation="relu")(input_)`` records the call; a
+        :class:`~flexnet.models.Model` built from the inputs and outputs runs it.
+        Calling one layer on several tensors shares its weights between the calls.
+        """
+        if not is_symbolic(inputs):
+            raise TypeError(
+                f"layer {self.name or self.default_name!r} is called on {type(inputs).__name__}; "
+                "call layers on fx.layers.Input(...) tensors to build a model, and use "
+                "model.predict(x) (or layer.forward(X) on a built layer) to compute values"
+            )
+        takes_list = isinstance(inputs, (list, tuple))
+        shapes = [t.shape for t in inputs] if takes_list else inputs.shape
+        if takes_list and not self.accepts_list:
+            raise TypeError(f"layer {self.name or self.default_name!r} takes one input, got a list of "
+                            f"{len(inputs)}")
+        if not takes_list and self.accepts_list:
+            raise TypeError(f"layer {self.name or self.default_name!r} takes a list of inputs")
+        if self._nodes:
+            first = self._nodes[0].inputs
+            before = [t.shape for t in first] if self._nodes[0].takes_list else first[0].shape
+            if before != shapes:
+                raise ValueError(
+                    f"layer {self.name or self.default_name!r} was first called on inputs of shape "
+                    f"{before} and now on {shapes}; a shared layer needs inputs of the same shape"
+                )
+        elif self.input_shape is not None and not takes_list and tuple(shapes[1:]) != self.input_shape:
+            raise ValueError(
+                f"layer {self.name or self.default_name!r} was declared with input_shape="
+                f"{self.input_shape} but is called on a tensor of shape {shapes}"
+            )
+        self.check_input_shape(shapes)
+        node = Node(self, inputs if takes_list else [inputs], self.compute_output_shape(shapes),
+                    takes_list)
+        self._nodes.append(node)
+        return node.output
+
+    #: True for layers whose forward takes a list of arrays (merge layers).
+    accepts_list = False
+
+    def check_input_shape(self, input_shape) -> None:
+        """Raise ValueError if the layer cannot take inputs of ``input_shape`` (batch axis
+        ``None``); called when the layer is called in the functional API, before build."""
 
     # -- computing ----------------------------------------------------------
     @abstractmethod

@@ -77,12 +77,15 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.X = self.Z = self.Y = None
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape):
         if len(input_shape) != 2:
             raise ValueError(
-                f"Dense layer {self.name!r} takes 2-D inputs (batch, features), got shape "
-                f"{input_shape}; put a Flatten layer before it"
+                f"Dense layer {self.name or self.default_name!r} takes 2-D inputs (batch, features), "
+                f"got shape {tuple(input_shape)}; put a Flatten layer before it"
             )
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
         self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:

@@ -1,0 +1,354 @@
+"""Functional models: any directed acyclic graph of layers, with several inputs and outputs.
+
+``Model(inputs=..., outputs=...)`` walks the graph recorded by calling layers on
+:func:`~flexnet.layers.Input` tensors, builds every layer, and fixes an order:
+forward runs the nodes in topological order, backward in reverse, summing the
+gradients that reach a tensor from every layer that consumed it (the input of a
+wide & deep network feeds both the deep path and the concatenation). A layer
+called on several tensors (a shared layer) keeps one set of weights; each call
+keeps its own forward cache and the calls' gradients are summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flexnet.layers import Layer
+from flexnet.layers.input_layer import InputLayer
+from flexnet.layers.node import Node, SymbolicTensor
+from flexnet.models.model import Model
+
+__all__ = ["Functional", "call_model"]
+
+
+@dataclass(eq=False)
+class _Step:
+    """One node of the graph, ready to run."""
+
+    node: Node
+    ins: list[int]
+    out: int
+    needs_dx: bool  # some input is not a model input, so its gradient is read
+    shared: bool = False  # the layer has other nodes in this graph
+    cache: dict | None = None  # the layer's forward cache for this node (shared layers)
+    activity: Any = None  # the output, kept for an activity regularizer
+    consumers: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def op(self):
+        return self.node.operation
+
+
+def _as_list(value, what: str) -> tuple[list, str]:
+    if isinstance(value, SymbolicTensor):
+        return [value], "single"
+    if isinstance(value, dict):
+        items = list(value.values())
+        kind = "dict"
+    elif isinstance(value, (list, tuple)):
+        items, kind = list(value), "list"
+    else:
+        raise TypeError(f"{what} must be a tensor from fx.layers.Input/a layer call, or a list of "
+                        f"them; got {type(value).__name__}")
+    if not items:
+        raise ValueError(f"{what} is empty")
+    for item in items:
+        if not isinstance(item, SymbolicTensor):
+            raise TypeError(f"{what} must hold tensors from fx.layers.Input or layer calls, got "
+                            f"{type(item).__name__}")
+    return items, kind
+
+
+class Functional(Model):
+    """A model defined by its input and output tensors (Keras's functional API).
+
+    Args:
+        inputs: a tensor from :func:`~flexnet.layers.Input`, or a list (or dict) of them.
+        outputs: a tensor produced by layer calls on the inputs, or a list of them.
+        name: model name.
+        dtype, backend, device: see :class:`~flexnet.models.Model`.
+
+    Example: the wide & deep network::
+
+        input_ = fx.layers.Input(shape=(8,))
+        hidden1 = fx.layers.Dense(30, activation="relu")(input_)
+        hidden2 = fx.layers.Dense(30, activation="relu")(hidden1)
+        concat = fx.layers.concatenate([input_, hidden2])
+        output = fx.layers.Dense(1)(concat)
+        model = fx.models.Model(inputs=[input_], outputs=[output])
+    """
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, *, dtype=None,
+                 backend=None, device=None):
+        super().__init__(name or "functional", dtype=dtype, backend=backend, device=device)
+        if inputs is None or outputs is None:
+            raise ValueError("Model(inputs=..., outputs=...) needs both inputs and outputs")
+        self.inputs, _ = _as_list(inputs, "inputs")
+        self.outputs, self._output_kind = _as_list(outputs, "outputs")
+        for t in self.inputs:
+            if not isinstance(t.node.operation, InputLayer):
+                raise ValueError(
+                    f"inputs must come from fx.layers.Input(...); got the output of layer "
+                    f"{t.node.operation.name!r}"
+                )
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError("the same Input is listed twice in inputs")
+        nodes = self._topological_nodes()
+        self._name_layers(nodes)
+        self._bind()
+        self._build(nodes)
+
+    # -- the graph -------------------------------------------------------------
+    def _topological_nodes(self) -> list[Node]:
+        """Every node the outputs depend on, each after the nodes it reads."""
+        order, state = [], {}
+        input_ids = {id(t) for t in self.inputs}
+
+        def visit(tensor: SymbolicTensor, path: list[str]):
+            node = tensor.node
+            mark = state.get(id(node))
+            if mark == "done":
+                return
+            if mark == "active":
+                raise ValueError("the graph has a cycle")
+            if isinstance(node.operation, InputLayer) and id(tensor) not in input_ids:
+                raise ValueError(
+                    f"the graph does not connect the inputs to the outputs: output "
+                    f"{path[0]!r} depends on Input {node.operation.name or '(unnamed)'!r} "
+                    f"(shape {tensor.shape}), which is not in inputs"
+                )
+            state[id(node)] = "active"
+            for t in node.inputs:
+                visit(t, path)
+            state[id(node)] = "done"
+            order.append(node)
+
+        for k, t in enumerate(self.outputs):
+            visit(t, [t.node.operation.name or f"output {k}"])
+        reached = {id(node) for node in order}
+        for t in self.inputs:
+            if id(t.node) not in reached:
+                raise ValueError(
+                    f"Input {t.node.operation.name or '(unnamed)'!r} of shape {t.shape} is not "
+                    "connected to any output"
+                )
+        # Inputs first, in the order given, so ``layers`` starts with them as in Keras.
+        inputs = [t.node for t in self.inputs]
+        return inputs + [node for node in order if not isinstance(node.operation, InputLayer)]
+
+    def _name_layers(self, nodes) -> None:
+        ops = []
+        for node in nodes:
+            if not any(node.operation is op for op in ops):
+                ops.append(node.operation)
+        taken: dict[str, Any] = {}
+        for op in ops:
+            if op.name is not None:
+                if op.name in taken:
+                    raise ValueError(f"two layers are named {op.name!r}; layer names must be unique")
+                taken[op.name] = op
+        for op in ops:
+            if op.name is None:
+                base, i = op.default_name, 0
+                name = base
+                while name in taken:
+                    i += 1
+                    name = f"{base}_{i}"
+                op.name = name
+                taken[name] = op
+        self.layers = ops
+
+    def _build(self, nodes) -> None:
+        slots: dict[int, int] = {}
+        for t in self.inputs:
+            slots[id(t)] = len(slots)
+        self._input_slots = [slots[id(t)] for t in self.inputs]
+        input_slot_set = set(self._input_slots)
+        counts: dict[int, int] = {}
+        for node in nodes:
+            counts[id(node.operation)] = counts.get(id(node.operation), 0) + 1
+        plan = []
+        for node in nodes:
+            op = node.operation
+            if isinstance(op, InputLayer):
+                op.setup(node.output.shape, self.backend, self.dtype, self.rng)
+                op.output_shape = node.output.shape
+                continue
+            shapes = [t.shape for t in node.inputs]
+            in_shape = shapes if node.takes_list else shapes[0]
+            if isinstance(op, Model):
+                if counts[id(op)] > 1:
+                    raise ValueError(
+                        f"model {op.name!r} is called {counts[id(op)]} times in model {self.name!r}; "
+                        "share its layers instead (call each layer on both tensors)"
+                    )
+                out_shape = op._setup_as_layer(in_shape, self)
+            else:
+                out_shape = op.setup(in_shape, self.backend, self.dtype, self.rng)
+                op.output_shape = out_shape
+            if tuple(out_shape) != tuple(node.output.shape):
+                raise ValueError(f"layer {op.name!r} built an output of shape {out_shape}, but its "
+                                 f"call promised {node.output.shape}")
+            ins = [slots[id(t)] for t in node.inputs]
+            slots[id(node.output)] = len(slots)
+            plan.append(_Step(node, ins, slots[id(node.output)],
+                              needs_dx=any(s not in input_slot_set for s in ins),
+                              shared=counts[id(op)] > 1))
+        self._n_slots = len(slots)
+        self._output_slots = [slots[id(t)] for t in self.outputs]
+        self._plan = plan
+        self._step_of_slot = {step.out: step for step in plan}
+        for step in plan:
+            for s in step.ins:
+                if s in self._step_of_slot:
+                    self._step_of_slot[s].consumers += 1
+        self._input_names = [t.node.operation.name for t in self.inputs]
+        self._output_names = [t.node.operation.name for t in self.outputs]
+        if len(set(self._output_names)) != len(self._output_names):  # one layer, two outputs
+            self._output_names = [f"{n}_{k}" for k, n in enumerate(self._output_names)]
+        self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else [t.shape for t in self.inputs]
+        self.output_shape = (self.outputs[0].shape if len(self.outputs) == 1
+                             else [t.shape for t in self.outputs])
+        self.built = True
+
+    # -- the model's interface ---------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return self._input_names
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._output_names
+
+    @property
+    def input_shapes(self) -> list[tuple]:
+        return [t.shape for t in self.inputs]
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        return [t.shape for t in self.outputs]
+
+    def _logits_layer(self, k):
+        slot = self._output_slots[k]
+        step = self._step_of_slot.get(slot)
+        if step is None or step.shared or step.consumers or self._output_slots.count(slot) > 1:
+            return None
+        op = step.op
+        return op if isinstance(op, Layer) and hasattr(op, "backward_logits") else None
+
+    def _activity_terms(self):
+        out = []
+        for step in self._plan:
+            if isinstance(step.op, Model):
+                out += step.op._activity_terms()
+            elif step.activity is not None:
+                out.append((step.op.activity_regularizer, step.activity))
+        return out
+
+    def forward(self, X, training: bool = False):
+        """The outputs for input batches already on the backend (an array, or a list of
+        arrays for several inputs); one array, or a list for several outputs."""
+        Ps = self._forward(X if isinstance(X, (list, tuple)) else [X], training)
+        return Ps[0] if len(Ps) == 1 else Ps
+
+    def _forward(self, Xs, training):
+        vals: list = [None] * self._n_slots
+        for slot, X in zip(self._input_slots, Xs):
+            vals[slot] = X
+        for step in self._plan:
+            op = step.op
+            args = [vals[s] for s in step.ins]
+            if isinstance(op, Model):
+                Y = op._forward(args, training)[0]
+            else:
+                Y = op.forward(args if step.node.takes_list else args[0], training=training)
+                if op.activity_regularizer is not None:
+                    step.activity = Y
+                if step.shared:
+                    step.cache = dict(op.__dict__)
+            vals[step.out] = Y
+        return [vals[s] for s in self._output_slots]
+
+    def _backward(self, dYs, logits, input_grads=False):
+        xp = self.backend.xp
+        g: list = [None] * self._n_slots
+        fused = set()
+        for slot, dY, from_logits in zip(self._output_slots, dYs, logits):
+            g[slot] = dY if g[slot] is None else g[slot] + dY
+            if from_logits:
+                fused.add(slot)
+        summed: dict[int, dict] = {}
+        touched: set[int] = set()
+        for step in reversed(self._plan):
+            dY = g[step.out]
+            if dY is None:  # this node does not reach the loss
+                continue
+            op = step.op
+            touched.add(id(op))
+            need = input_grads or step.needs_dx
+            if isinstance(op, Model):
+                dXs = op._backward([dY], [False], input_grads=need)
+            else:
+                if step.activity is not None:
+                    dY = dY + op.activity_regularizer.gradient(xp, step.activity) * (
+                        1.0 / step.activity.shape[0])
+                if step.shared:
+                    op.__dict__.update(step.cache)
+                fn = op.backward_logits if step.out in fused else op.backward
+                if need:
+                    dX = fn(dY)
+                    dXs = dX if step.node.takes_list else [dX]
+                else:
+                    op.backward_without_input_grad(fn, dY)
+                    dXs = None
+                if step.shared:
+                    acc = summed.setdefault(id(op), {})
+                    for key, value in op.grads.items():
+                        acc[key] = value if key not in acc else acc[key] + value
+            if dXs is not None:
+                for s, d in zip(step.ins, dXs):
+                    if d is not None:
+                        g[s] = d if g[s] is None else g[s] + d
+        for step in self._plan:
+            op = step.op
+            if id(op) in summed:
+                op.grads = summed.pop(id(op))
+            if id(op) not in touched and not isinstance(op, Model):
+                op.grads = {k: xp.zeros_like(p) for k, p in op.params.items()}
+        if not input_grads:
+            return None
+        return [g[slot] for slot in self._input_slots]
+
+    def _setup_as_layer(self, input_shape, outer) -> tuple:
+        if self.backend != outer.backend and self.dtype == outer.dtype:
+            self.to(outer.backend.name, outer.backend.device)
+        return super()._setup_as_layer(input_shape, outer)
+
+
+def call_model(model: Model, inputs):
+    """Record ``model`` called on symbolic ``inputs`` as one node (a model used as a layer)."""
+    if len(model.output_names) != 1:
+        raise ValueError(f"model {model.name!r} has {len(model.output_names)} outputs; a model used "
+                         "as a layer must have one output")
+    takes_list = isinstance(inputs, (list, tuple))
+    tensors = list(inputs) if takes_list else [inputs]
+    if len(tensors) != len(model.input_names):
+        raise ValueError(f"model {model.name!r} takes {len(model.input_names)} inputs, got "
+                         f"{len(tensors)}")
+    if model.built:
+        for t, shape in zip(tensors, model.input_shapes):
+            if tuple(t.shape) != tuple(shape):
+                raise ValueError(f"model {model.name!r} takes inputs of shape {shape}, got {t.shape}")
+        out_shape = model.output_shapes[0]
+    else:  # an unbuilt Sequential: follow the shapes through its layers
+        out_shape = tensors[0].shape
+        for layer in model.layers:
+            if not isinstance(layer, Layer):
+                raise ValueError(f"build model {model.name!r} before calling it on a tensor")
+            layer.check_input_shape(out_shape)
+            out_shape = layer.compute_output_shape(out_shape)
+    node = Node(model, tensors, out_shape, takes_list)
+    model._nodes.append(node)
+    return node.output

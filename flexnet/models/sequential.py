@@ -1,0 +1,186 @@
+"""``Sequential``: a linear stack of layers."""
+
+from __future__ import annotations
+
+from flexnet.layers import Layer, normalize_shape
+from flexnet.models.model import Model
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Model):
+    """A linear stack of layers: forward is a loop over ``layers``, backward a loop over
+    ``reversed(layers)``.
+
+    Args:
+        layers: layers in order; the first may declare ``input_shape``/``input_dim``,
+            in which case the model is built at once.
+        name: model name.
+        dtype, backend, device: see :class:`~flexnet.models.Model`.
+
+    Example:
+        >>> import flexnet as fx
+        >>> model = fx.models.Sequential([
+        ...     fx.layers.Dense(16, input_dim=30, activation="relu"),
+        ...     fx.layers.Dense(1, activation="sigmoid"),
+        ... ])
+        >>> model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        >>> model.count_params()
+        513
+    """
+
+    def __init__(self, layers=None, name: str | None = None, *, dtype=None, backend=None,
+                 device=None):
+        super().__init__(name or "sequential", dtype=dtype, backend=backend, device=device)
+        self.layers: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- the model's interface -------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return [self.layers[0].name] if self.layers else ["input"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.layers[-1].name] if self.layers else ["output"]
+
+    @property
+    def input_shapes(self) -> list[tuple]:
+        return [self.input_shape]
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        return [self.output_shape]
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer (built at once if the model already is, or if it is the
+        first layer and declares its input shape)."""
+        if not isinstance(layer, (Layer, Model)):
+            raise TypeError(f"Sequential takes Layer objects, got {type(layer).__name__}")
+        if isinstance(layer, Model) and not layer._single_io():
+            raise ValueError(f"model {layer.name!r} has several inputs or outputs; Sequential "
+                             "takes single-input, single-output models only")
+        if any(layer is other for other in self.layers):
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        declared = layer.input_shape if isinstance(layer, Layer) else None
+        if self.layers and declared is not None and not self.built:
+            raise ValueError(
+                f"only the first layer may declare an input shape; layer {layer.name or ''!r} "
+                f"declares {declared}"
+            )
+        taken = {other.name for other in self.layers}
+        if layer.name is None:
+            base, i = layer.default_name, 0
+            layer.name = base
+            while layer.name in taken:
+                i += 1
+                layer.name = f"{base}_{i}"
+        elif layer.name in taken:
+            raise ValueError(f"layer name {layer.name!r} is already used in this model")
+        self.layers.append(layer)
+        self._heads = None
+        if self.built:
+            self._bind()
+            self.output_shape = _setup(layer, self.output_shape, self)
+        elif len(self.layers) == 1 and isinstance(layer, Model) and layer.built:
+            self.build(layer.input_shapes[0])
+        elif len(self.layers) == 1 and declared is not None:
+            self.build((None, *declared))
+
+    def build(self, input_shape=None) -> None:
+        """Build every layer for inputs of ``input_shape`` = ``(None, features...)``.
+
+        Without an argument, uses the first layer's declared input shape.
+        """
+        if not self.layers:
+            raise ValueError("a Sequential model needs at least one layer before it is built")
+        if input_shape is None:
+            first = self.layers[0]
+            declared = first.input_shapes[0][1:] if isinstance(first, Model) else first.input_shape
+            if declared is None:
+                raise ValueError("build() needs an input shape such as (None, 30)")
+            input_shape = (None, *declared)
+        input_shape = tuple(input_shape)
+        input_shape = (None, *normalize_shape(input_shape[1:]))
+        self._bind()
+        shape = input_shape
+        for layer in self.layers:
+            shape = _setup(layer, shape, self)
+        self.input_shape, self.output_shape = input_shape, shape
+        self.built = True
+
+    def _lazy_build_shape(self, input_shape) -> None:
+        self.build(tuple(input_shape))
+
+    def _lazy_build(self, X) -> None:
+        if not self.layers:
+            raise ValueError("a Sequential model needs at least one layer before it is built")
+        self.build((None, *X.shape[1:]))
+
+    # -- computing ------------------------------------------------------------
+    def forward(self, X, training: bool = False):
+        """The output for a batch ``X`` already on the model's backend."""
+        for layer in self.layers:
+            if isinstance(layer, Model):
+                X = layer._forward([X], training)[0]
+            else:
+                X = layer.forward(X, training=training)
+                if layer.activity_regularizer is not None:
+                    layer.activity_output = X
+        return X
+
+    def _forward(self, Xs, training):
+        return [self.forward(Xs[0], training)]
+
+    def backward(self, dY, from_logits: bool = False, input_grad: bool = False):
+        """Backpropagate ``dY = ∂L/∂output`` (``∂L/∂Z`` of the last layer when
+        ``from_logits``) through every layer, filling their ``grads``.
+
+        Returns ``∂L/∂X`` when ``input_grad``, else None (the first layer then skips
+        computing it).
+        """
+        last = len(self.layers) - 1
+        xp = self.backend.xp
+        for i in range(last, -1, -1):
+            layer = self.layers[i]
+            if isinstance(layer, Model):
+                needed = input_grad or i > 0
+                dX = layer._backward([dY], [False], input_grads=needed)
+                dY = dX[0] if needed else None
+                continue
+            if layer.activity_regularizer is not None:
+                Y = layer.activity_output
+                dY = dY + layer.activity_regularizer.gradient(xp, Y) * (1.0 / Y.shape[0])
+            step = layer.backward_logits if from_logits and i == last else layer.backward
+            if i == 0 and not input_grad:
+                layer.backward_without_input_grad(step, dY)  # the input needs no gradient
+                return None
+            dY = step(dY)
+        return dY
+
+    def _backward(self, dYs, logits, input_grads=False):
+        dX = self.backward(dYs[0], from_logits=logits[0], input_grad=input_grads)
+        return [dX] if input_grads else None
+
+    def _logits_layer(self, k):
+        last = self.layers[-1]
+        return last if isinstance(last, Layer) and hasattr(last, "backward_logits") else None
+
+    def _activity_terms(self):
+        out = []
+        for layer in self.layers:
+            if isinstance(layer, Model):
+                out += layer._activity_terms()
+            elif layer.activity_regularizer is not None and layer.activity_output is not None:
+                out.append((layer.activity_regularizer, layer.activity_output))
+        return out
+
+
+def _setup(layer, input_shape, model) -> tuple:
+    """Build ``layer`` (or a nested model) for ``input_shape`` on ``model``'s backend."""
+    if isinstance(layer, Model):
+        return layer._setup_as_layer(input_shape, model)
+    shape = layer.setup(input_shape, model.backend, model.dtype, model.rng)
+    layer.output_shape = shape
+    return shape
