@@ -24,19 +24,44 @@ def format_size(nbytes: float) -> str:
     raise AssertionError("unreachable")
 
 
+def _output_shape(layer) -> str:
+    shape = layer.output_shape
+    if isinstance(shape, list):
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    return format_shape(shape)
+
+
+def _connected_to(model, layer) -> list[str]:
+    """Keras's ``name[node][0]`` for every tensor the layer's calls in ``model`` read."""
+    out = []
+    for step in model._plan:
+        if step.node.operation is layer:
+            out += [f"{t.node.operation.name}[{t.node.index}][0]" for t in step.node.inputs]
+    return out or ["-"]
+
+
 def summarize(model) -> str:
     """The summary table of a built model as a string.
 
-    Columns: ``Layer (type)``, ``Output Shape``, ``Param #``; then the total,
-    trainable and non-trainable parameter counts with their size in memory.
+    Columns: ``Layer (type)``, ``Output Shape``, ``Param #`` and, for functional
+    models, ``Connected to``; then the total, trainable and non-trainable parameter
+    counts with their size in memory.
     """
-    rows = [
-        (f"{layer.name} ({type(layer).__name__})", format_shape(layer.output_shape),
-         f"{layer.count_params():,}")
-        for layer in model.layers
-    ]
-    header = ("Layer (type)", "Output Shape", "Param #")
-    widths = [max(len(r[i]) for r in [header, *rows]) + 3 for i in range(3)]
+    functional = hasattr(model, "_plan")
+    rows, extra = [], []
+    for layer in model.layers:
+        row = (f"{layer.name} ({type(layer).__name__})", _output_shape(layer),
+               f"{layer.count_params():,}")
+        if functional:
+            links = _connected_to(model, layer)
+            rows.append((*row, links[0]))
+            extra.append(links[1:])
+        else:
+            rows.append(row)
+            extra.append([])
+    header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if functional else ())
+    columns = len(header)
+    widths = [max(len(r[i]) for r in [header, *rows]) + 3 for i in range(columns)]
     widths[0], widths[1] = max(widths[0], 29), max(widths[1], 26)
     total_width = sum(widths) + 1
 
@@ -51,6 +76,7 @@ def summarize(model) -> str:
     out = [f'Model: "{model.name}"', "_" * total_width, line(header), "=" * total_width]
     for i, row in enumerate(rows):
         out.append(line(row))
+        out += [line(("", "", "", link)) for link in extra[i]]
         out.append("" if i < len(rows) - 1 else "=" * total_width)
     if not rows:
         out.append("=" * total_width)
