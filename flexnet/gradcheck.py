@@ -105,7 +105,7 @@ def check_model_gradients(model, x, y, *, eps: float = 1e-6) -> float:
 
 
 def _locate(model, weight):
-    for layer in model.layers:
+    for layer in model._flat_layers():
         for key, value in layer.params.items():
             if value is weight:
                 return layer, key

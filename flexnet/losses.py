@@ -2,14 +2,17 @@
 
 A loss defines per-sample values ``ℓ_i`` and their gradients ``∂ℓ_i/∂P``; the
 reduction turns them into the reported scalar (``sum_over_batch_size``:
-``L = (1/n) Σ_i ℓ_i``, the Keras default; ``sum``: ``L = Σ_i ℓ_i``) and the
-matching gradient. Cross-entropies take ``from_logits``; models fuse a final
-sigmoid/softmax with its cross-entropy so backpropagation starts at the logits
-with ``∂L/∂Z = (P - y) / n``, which stays exact where the probabilities saturate.
+``L = (1/n) Σ_i w_i ℓ_i``, the Keras default; ``sum``: ``L = Σ_i w_i ℓ_i``, with
+``w_i = 1`` unless per-sample weights are given) and the matching gradient.
+Cross-entropies take ``from_logits``; models fuse a final sigmoid/softmax with its
+cross-entropy so backpropagation starts at the logits with ``∂L/∂Z = w (P - y) / n``,
+which stays exact where the probabilities saturate.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from abc import ABC, abstractmethod
 
 import array_api_compat
@@ -21,11 +24,20 @@ from flexnet.registry import resolve
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "Hinge",
+    "Huber",
+    "KLDivergence",
+    "LogCosh",
     "Loss",
+    "MeanAbsoluteError",
     "MeanSquaredError",
     "SparseCategoricalCrossentropy",
+    "SquaredHinge",
     "SumSquaredError",
+    "deserialize",
     "get",
+    "serialize",
 ]
 
 EPSILON = 1e-7  # probabilities are clipped to [ε, 1 - ε] before a log, as in Keras
@@ -37,11 +49,23 @@ class Loss(ABC):
     """Base class: per-sample values and gradients, reduced over the batch.
 
     Subclasses implement :meth:`values` and :meth:`gradients`; both receive
-    targets ``y`` already checked by :meth:`prepare_targets`.
+    targets ``y`` already checked by :meth:`prepare_targets`. The reduction, with
+    optional per-sample weights ``w`` (shape ``(n,)``), is done here: ``value``
+    gives ``L = s Σ_i w_i ℓ_i`` and ``gradient`` gives ``∂L/∂P_i = s w_i ∂ℓ_i/∂P_i``
+    with ``s = 1/n`` (``"sum_over_batch_size"``: divided by the batch size, not by
+    ``Σ w``, as in Keras) or ``s = 1`` (``"sum"``).
 
     Args:
         reduction: ``"sum_over_batch_size"`` (mean over samples) or ``"sum"``.
         name: the name shown in logs.
+
+    Example:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> loss = MeanSquaredError()
+        >>> y, P = np.array([[0.0], [1.0]]), np.array([[1.0], [1.0]])
+        >>> float(loss.value(xp, y, P)), float(loss.value(xp, y, P, np.array([3.0, 1.0])))
+        (0.5, 1.5)
     """
 
     name = "loss"
@@ -67,19 +91,40 @@ class Loss(ABC):
         """The factor that reduces a sum of ``n`` per-sample losses: ``1/n`` or 1."""
         return 1.0 / n if self.reduction == "sum_over_batch_size" else 1.0
 
-    def value(self, xp, y, P):
-        """The reduced loss ``L`` as a 0-d array on ``P``'s device."""
-        return xp.sum(self.values(xp, y, P)) * self.scale(P.shape[0])
+    def value(self, xp, y, P, sample_weight=None):
+        """The reduced loss ``L`` as a 0-d array on ``P``'s device.
 
-    def gradient(self, xp, y, P):
-        """``∂L/∂P``, same shape as ``P``."""
-        return self.gradients(xp, y, P) * self.scale(P.shape[0])
+        Args:
+            xp: the array namespace of ``P``.
+            y: targets prepared by :meth:`prepare_targets`.
+            P: the network's output, shape ``(n, ...)``.
+            sample_weight: optional per-sample weights ``w``, shape ``(n,)``, on ``P``'s
+                device (cast to ``P``'s dtype if needed).
 
-    def __call__(self, y_true, y_pred):
+        Raises:
+            ValueError: ``sample_weight`` is not of shape ``(n,)``.
+        """
+        if sample_weight is None:
+            return xp.sum(self.values(xp, y, P)) * self.scale(P.shape[0])
+        w = _check_sample_weight(xp, sample_weight, P)
+        return xp.sum(self.values(xp, y, P) * w) * self.scale(P.shape[0])
+
+    def gradient(self, xp, y, P, sample_weight=None):
+        """``∂L/∂P``, same shape as ``P``; ``sample_weight`` as in :meth:`value`."""
+        if sample_weight is None:
+            return self.gradients(xp, y, P) * self.scale(P.shape[0])
+        return self._weighted(xp, self.gradients(xp, y, P), P, sample_weight)
+
+    def _weighted(self, xp, G, P, sample_weight):
+        """``s w_i G_i`` row by row: per-sample gradients ``G`` weighted and reduced."""
+        w = _check_sample_weight(xp, sample_weight, P) * self.scale(P.shape[0])
+        return G * xp.reshape(w, (P.shape[0],) + (1,) * (P.ndim - 1))
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss of a batch, e.g. ``fx.losses.get("mse")(y, p)``."""
         xp = array_api_compat.array_namespace(y_true, y_pred)
         y = self.prepare_targets(xp, y_true, y_pred.shape, dtype_name(y_pred.dtype))
-        return self.value(xp, y, y_pred)
+        return self.value(xp, y, y_pred, sample_weight)
 
     def logits_loss(self, activation) -> Loss | None:
         """The same loss taking logits, when it can be fused with ``activation``; else None."""
@@ -102,20 +147,106 @@ class Loss(ABC):
             )
         return y
 
+    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None):
+        """Per-sample weights ``w_i = class_weight[class of y_i]`` for ``fit(class_weight=...)``.
+
+        The class of a sample is read from the prepared targets as Keras does: the
+        label itself for ``(n,)`` integer labels, ``round(y)`` for ``(n, 1)`` targets
+        (binary 0/1), ``argmax(y)`` for one-hot ``(n, C)`` targets; hinge losses read
+        target -1 as class 0. Classes missing from ``class_weight`` get weight 1 (as in
+        Keras).
+
+        Args:
+            xp: the namespace of ``y``.
+            y: targets prepared by :meth:`prepare_targets`.
+            class_weight: ``{class_index: weight}`` with integer keys and finite,
+                non-negative weights.
+            dtype: dtype name of the weights (the model's, e.g. ``"float32"``);
+                defaults to ``y``'s dtype when it is floating, else ``"float32"``.
+
+        Returns:
+            ``w``, shape ``(n,)``, on ``y``'s device.
+
+        Raises:
+            TypeError: ``class_weight`` is not a dict of integer keys and numbers.
+            ValueError: a weight is negative or not finite.
+        """
+        table = _check_class_weight(class_weight)
+        if dtype is None:
+            floating = xp.isdtype(y.dtype, "real floating")
+            dtype = dtype_name(y.dtype) if floating else "float32"
+        ids = self._class_ids(xp, y)
+        w = xp.ones(ids.shape, dtype=getattr(xp, dtype), device=array_api_compat.device(y))
+        for k, weight in table.items():
+            key = float(k) if xp.isdtype(ids.dtype, "real floating") else k
+            w = xp.where(ids == key, xp.full_like(w, weight), w)
+        return w
+
+    def _class_ids(self, xp, y):
+        """The class of each sample, shape ``(n,)`` (integer, or integer-valued floats)."""
+        if y.ndim > 1:
+            if y.shape[-1] != 1:
+                return xp.argmax(xp.reshape(y, (y.shape[0], -1)), axis=-1)
+            y = xp.reshape(y, (y.shape[0],))
+        if xp.isdtype(y.dtype, "real floating"):
+            return xp.round(y)
+        return y
+
+    # -- configuration --------------------------------------------------------
     def get_config(self) -> dict:
+        """The constructor arguments: ``type(self)(**loss.get_config())`` rebuilds the loss."""
         return {"reduction": self.reduction, "name": self.name}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(reduction={self.reduction!r})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
 
 
 def _shape_str(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
+def _check_sample_weight(xp, sample_weight, P):
+    """``sample_weight`` in ``P``'s dtype after checking that its shape is ``(n,)``."""
+    n = P.shape[0]
+    if tuple(sample_weight.shape) != (n,):
+        raise ValueError(
+            f"sample_weight must have shape ({n},), one weight per sample of the output of shape "
+            f"{tuple(P.shape)}, got shape {tuple(sample_weight.shape)}"
+        )
+    if sample_weight.dtype != P.dtype:
+        sample_weight = xp.astype(sample_weight, P.dtype)
+    return sample_weight
+
+
+def _check_class_weight(class_weight) -> dict[int, float]:
+    """``{int: float}`` from a user's class_weight dict, or a clear error."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            f"class_weight must be a dict {{class_index: weight}}, got {type(class_weight).__name__}"
+        )
+    table = {}
+    for k, v in class_weight.items():
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"class_weight keys must be integer class indices, got {k!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"class_weight[{k!r}] must be a number, got {v!r}")
+        if not math.isfinite(float(v)) or float(v) < 0.0:
+            raise ValueError(f"class_weight[{k!r}] must be a finite number >= 0, got {v!r}")
+        table[int(k)] = float(v)
+    return table
+
+
 def _mean_last(xp, A):
     """Mean over the last axis: ``(n, k) -> (n,)``."""
     return xp.mean(A, axis=-1)
+
+
+# -- regression ---------------------------------------------------------------------
 
 
 class MeanSquaredError(Loss):
@@ -151,6 +282,177 @@ class SumSquaredError(Loss):
         return 2.0 * (P - y)
 
 
+class MeanAbsoluteError(Loss):
+    """``ℓ_i = (1/k) Σ_j |P_ij - y_ij|``; ``∂ℓ_i/∂P_ij = sign(P_ij - y_ij) / k``.
+
+    At ``P_ij = y_ij`` the loss has a kink; the subgradient used there is 0.
+    """
+
+    name = "mean_absolute_error"
+
+    def values(self, xp, y, P):
+        return _mean_last(xp, xp.abs(P - y))
+
+    def gradients(self, xp, y, P):
+        return xp.sign(P - y) * (1.0 / P.shape[-1])
+
+
+class Huber(Loss):
+    """Quadratic near the target, linear beyond ``delta`` (Keras's and PyTorch's form).
+
+    With ``d = P - y``: ``ℓ_i = (1/k) Σ_j h(d_ij)``, ``h(d) = d²/2`` for ``|d| ≤ δ`` and
+    ``δ (|d| - δ/2)`` otherwise; ``∂ℓ_i/∂P_ij = clip(d_ij, -δ, δ) / k``.
+
+    Args:
+        delta: ``δ > 0``, where the loss turns from quadratic to linear.
+        reduction, name: as in :class:`Loss`.
+    """
+
+    name = "huber_loss"
+
+    def __init__(self, delta: float = 1.0, reduction: str = "sum_over_batch_size",
+                 name: str | None = None):
+        super().__init__(reduction=reduction, name=name)
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+            raise TypeError(f"delta must be a number, got {type(delta).__name__}")
+        if not (math.isfinite(float(delta)) and float(delta) > 0.0):
+            raise ValueError(f"delta must be a finite number > 0, got {delta!r}")
+        self.delta = float(delta)
+
+    def values(self, xp, y, P):
+        d = self.delta
+        A = xp.abs(P - y)
+        H = xp.where(A <= d, 0.5 * A * A, d * A - 0.5 * d * d)
+        return _mean_last(xp, H)
+
+    def gradients(self, xp, y, P):
+        return xp.clip(P - y, -self.delta, self.delta) * (1.0 / P.shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class LogCosh(Loss):
+    """``ℓ_i = (1/k) Σ_j log cosh(P_ij - y_ij)``; ``∂ℓ_i/∂P_ij = tanh(P_ij - y_ij) / k``.
+
+    Computed as ``|d| + log(1 + e^{-2|d|}) - log 2``, which does not overflow for large ``d``.
+    """
+
+    name = "log_cosh"
+
+    def values(self, xp, y, P):
+        A = xp.abs(P - y)
+        return _mean_last(xp, A + xp.log1p(xp.exp(-2.0 * A)) - math.log(2.0))
+
+    def gradients(self, xp, y, P):
+        return xp.tanh(P - y) * (1.0 / P.shape[-1])
+
+
+# -- margins ------------------------------------------------------------------------
+
+
+class _BinaryMargin(Loss):
+    """Targets in {-1, 1}; targets that are all 0/1 are turned into -1/1 (as Keras does)."""
+
+    def prepare_targets(self, xp, y, output_shape, dtype):
+        y = super().prepare_targets(xp, y, output_shape, dtype)
+        if bool(xp.all((y == 0.0) | (y == 1.0))):
+            y = y * 2.0 - 1.0
+        return y
+
+    def _class_ids(self, xp, y):
+        return super()._class_ids(xp, (y + 1.0) * 0.5)  # -1 -> class 0, 1 -> class 1
+
+    def _margins(self, xp, y, P):
+        """``max(1 - y P, 0)``."""
+        M = 1.0 - y * P
+        return xp.where(M > 0.0, M, xp.zeros_like(M))
+
+
+class Hinge(_BinaryMargin):
+    """``ℓ_i = (1/k) Σ_j max(1 - y_ij P_ij, 0)`` with ``y ∈ {-1, 1}`` (0/1 targets are converted).
+
+    Gradient ``∂ℓ_i/∂P_ij = -y_ij [y_ij P_ij < 1] / k`` (0 at the kink ``y P = 1``).
+    """
+
+    name = "hinge"
+
+    def values(self, xp, y, P):
+        return _mean_last(xp, self._margins(xp, y, P))
+
+    def gradients(self, xp, y, P):
+        active = xp.astype(y * P < 1.0, P.dtype)
+        return y * active * (-1.0 / P.shape[-1])
+
+
+class SquaredHinge(_BinaryMargin):
+    """``ℓ_i = (1/k) Σ_j max(1 - y_ij P_ij, 0)²`` with ``y ∈ {-1, 1}`` (0/1 targets are converted).
+
+    Gradient ``∂ℓ_i/∂P_ij = -2 y_ij max(1 - y_ij P_ij, 0) / k``.
+    """
+
+    name = "squared_hinge"
+
+    def values(self, xp, y, P):
+        M = self._margins(xp, y, P)
+        return _mean_last(xp, M * M)
+
+    def gradients(self, xp, y, P):
+        return y * self._margins(xp, y, P) * (-2.0 / P.shape[-1])
+
+
+class CategoricalHinge(Loss):
+    """Multi-class hinge with one-hot targets ``y``, shape ``(n, C)`` (Keras's form).
+
+    ``pos_i = Σ_c y_ic P_ic``, ``neg_i = max_c (1 - y_ic) P_ic``,
+    ``ℓ_i = max(neg_i - pos_i + 1, 0)``. Where ``ℓ_i > 0`` the gradient is
+    ``(1 - y_ic) [c = argmax_c (1 - y_ic) P_ic] - y_ic``, else 0.
+    """
+
+    name = "categorical_hinge"
+
+    def _parts(self, xp, y, P):
+        Q = (1.0 - y) * P
+        M = xp.max(Q, axis=-1) - xp.sum(y * P, axis=-1) + 1.0
+        return Q, M
+
+    def values(self, xp, y, P):
+        _, M = self._parts(xp, y, P)
+        return xp.where(M > 0.0, M, xp.zeros_like(M))
+
+    def gradients(self, xp, y, P):
+        Q, M = self._parts(xp, y, P)
+        C = P.shape[-1]
+        top = xp.argmax(Q, axis=-1)
+        onehot = xp.astype(top[:, None] == xp.arange(C, device=array_api_compat.device(P)), P.dtype)
+        active = xp.astype(M > 0.0, P.dtype)[:, None]
+        return ((1.0 - y) * onehot - y) * active
+
+
+# -- probabilities ------------------------------------------------------------------
+
+
+class KLDivergence(Loss):
+    """Kullback-Leibler divergence of the predicted distribution from the targets (Keras's form).
+
+    ``ℓ_i = Σ_c ȳ_ic log(ȳ_ic / P̄_ic)`` with ``ȳ, P̄`` clipped to ``[ε, 1]``;
+    ``∂ℓ_i/∂P_ic = -ȳ_ic / P_ic`` where ``ε ≤ P_ic ≤ 1`` and 0 where the clip is flat.
+    """
+
+    name = "kl_divergence"
+
+    def values(self, xp, y, P):
+        Y = xp.clip(y, EPSILON, 1.0)
+        return xp.sum(Y * (xp.log(Y) - xp.log(xp.clip(P, EPSILON, 1.0))), axis=-1)
+
+    def gradients(self, xp, y, P):
+        inside = xp.astype((P >= EPSILON) & (P <= 1.0), P.dtype)
+        return -xp.clip(y, EPSILON, 1.0) / xp.clip(P, EPSILON, 1.0) * inside
+
+
+# -- cross-entropies ----------------------------------------------------------------
+
+
 class _CrossEntropy(Loss):
     """Shared ``from_logits`` handling and fusion with the output activation."""
 
@@ -164,10 +466,13 @@ class _CrossEntropy(Loss):
     def dlogits(self, xp, y, P):
         """Per-sample ``∂ℓ_i/∂z_i`` written with the probabilities ``P = activation(z)``."""
 
-    def logits_gradient(self, xp, y, P):
+    def logits_gradient(self, xp, y, P, sample_weight=None):
         """``∂L/∂Z`` from the probabilities ``P = activation(Z)`` the forward pass already
-        computed: the fused path needs no second sigmoid/softmax."""
-        return self.dlogits(xp, y, P) * self.scale(P.shape[0])
+        computed: the fused path needs no second sigmoid/softmax. ``sample_weight`` as in
+        :meth:`Loss.value`; the matching loss is ``value`` of the ``from_logits`` twin."""
+        if sample_weight is None:
+            return self.dlogits(xp, y, P) * self.scale(P.shape[0])
+        return self._weighted(xp, self.dlogits(xp, y, P), P, sample_weight)
 
     def logits_loss(self, activation):
         if self.from_logits or type(activation) is not self.fuses_with:
@@ -178,9 +483,6 @@ class _CrossEntropy(Loss):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(from_logits={self.from_logits})"
 
 
 def _clip(xp, P):
@@ -335,16 +637,65 @@ LOSSES: dict[str, type[Loss]] = {
     "sum_squared_error": SumSquaredError,
     "sum_of_squares": SumSquaredError,
     "sse": SumSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+    "huber": Huber,
+    "huber_loss": Huber,
+    "log_cosh": LogCosh,
+    "logcosh": LogCosh,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
     "binary_crossentropy": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 
 
+def serialize(loss: Loss) -> dict:
+    """``{"class_name": ..., "config": ...}`` (JSON-serializable), read back by :func:`get`.
+
+    Example:
+        >>> serialize(Huber(delta=2.0))["config"]["delta"]
+        2.0
+    """
+    if not isinstance(loss, Loss):
+        raise TypeError(f"serialize() needs a Loss, got {type(loss).__name__}")
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+def deserialize(config: dict) -> Loss:
+    """The loss described by ``{"class_name": ..., "config": {...}}`` (see :func:`serialize`).
+
+    ``class_name`` is a class name (``"Huber"``) or a registered name (``"huber"``).
+
+    Raises:
+        ValueError: unknown class name, or a dict without ``class_name``.
+        TypeError: a config that is not a dict, or that the class does not accept.
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"a loss config is a dict with 'class_name' and 'config', got {config!r}")
+    name = config["class_name"]
+    classes = {cls.__name__: cls for cls in LOSSES.values()}
+    cls = classes.get(name) or (LOSSES.get(name.lower()) if isinstance(name, str) else None)
+    if cls is None:
+        raise ValueError(f"unknown loss class {name!r}; valid class names are {sorted(classes)}")
+    kwargs = config.get("config") or {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"the 'config' of loss {name!r} must be a dict, got {type(kwargs).__name__}")
+    return cls.from_config(kwargs)
+
+
 def get(identifier) -> Loss:
-    """A loss from a name, a class or an instance.
+    """A loss from a name, a class, an instance or a :func:`serialize` dict.
 
     Raises:
         ValueError: unknown name, listing the valid ones.
+        TypeError: anything else.
     """
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return resolve(identifier, LOSSES, Loss, "loss")

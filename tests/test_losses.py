@@ -1,22 +1,34 @@
 """Losses: values and gradients against PyTorch, central-difference checks in float64, the
 fusion of sigmoid/softmax with cross-entropy (down to a whole network's gradients against
-PyTorch autograd), stability from logits, target checking and lookup by name.
+PyTorch autograd), per-sample and class weights in the reduction, stability, target
+checking, lookup by name and configs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 
+import array_api_compat
 import numpy as np
 import pytest
 
 import flexnet as fx
-from flexnet.gradcheck import numerical_gradient, relative_error
+from flexnet import losses
+from flexnet.gradcheck import check_model_gradients, numerical_gradient, relative_error
 from flexnet.losses import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
+    CategoricalHinge,
+    Hinge,
+    Huber,
+    KLDivergence,
+    LogCosh,
+    MeanAbsoluteError,
     MeanSquaredError,
     SparseCategoricalCrossentropy,
+    SquaredHinge,
     SumSquaredError,
 )
 
@@ -52,6 +64,69 @@ def _soft_targets(seed):
     return T / T.sum(axis=1, keepdims=True)
 
 
+def _signs(seed, shape=(N, C)):
+    return np.where(_rng(seed).random(shape) < 0.5, -1.0, 1.0)
+
+
+def _away_from(values, kinks, gap=1e-3):
+    """``values`` unchanged, after checking that none lies within ``gap`` of a kink, so central
+    differences (step 1e-6) never straddle one."""
+    values = np.asarray(values)
+    for kink in kinks:
+        assert np.min(np.abs(values - kink)) > gap
+    return values
+
+
+def _regression(seed, scale=1.0):
+    """``(P, y)`` with ``P - y`` away from 0 (the kink of the absolute value)."""
+    P, y = scale * _rng(seed).standard_normal((N, C)), _rng(seed + 1).standard_normal((N, C))
+    _away_from(P - y, [0.0])
+    return P, y
+
+
+def _huber_problem(seed, delta):
+    P, y = _regression(seed, scale=2.0)
+    A = _away_from(np.abs(P - y), [delta])
+    assert np.any(A < delta) and np.any(A > delta)  # both pieces are exercised
+    return P, y
+
+
+def _margin_problem(seed, targets01=False):
+    """Outputs and ±1 (or 0/1) targets with ``y P`` away from the hinge's kink at 1."""
+    y = _signs(seed)
+    P = 2.0 * _rng(seed + 1).standard_normal((N, C))
+    M = _away_from(1.0 - y * P, [0.0])
+    assert np.any(M > 0) and np.any(M < 0)
+    return P, (y + 1.0) / 2.0 if targets01 else y
+
+
+def _categorical_hinge_problem(seed):
+    labels = _labels(seed)
+    y = np.eye(C)[labels]
+    P = _rng(seed + 1).standard_normal((N, C)) + 3.0 * y * (np.arange(N) % 2 == 0)[:, None]
+    Q = np.sort((1.0 - y) * P, axis=1)
+    _away_from(Q[:, -1] - Q[:, -2], [0.0])  # no tie for the largest wrong score
+    M = _away_from(Q[:, -1] - (y * P).sum(axis=1) + 1.0, [0.0])
+    assert np.any(M > 0) and np.any(M < 0)
+    return P, y
+
+
+def _torch_hinge(p, y):
+    return torch.clamp(1.0 - y * p, min=0.0).mean()
+
+
+def _torch_categorical_hinge(p, y):
+    pos = (y * p).sum(dim=1)
+    neg = ((1.0 - y) * p).max(dim=1).values
+    return torch.clamp(neg - pos + 1.0, min=0.0).mean()
+
+
+def _torch_kld_keras(p, y):
+    """Keras's form, clipping included: ``Σ ȳ log(ȳ / p̄)`` with both clipped to [1e-7, 1]."""
+    yc, pc = torch.clamp(y, 1e-7, 1.0), torch.clamp(p, 1e-7, 1.0)
+    return (yc * (torch.log(yc) - torch.log(pc))).sum(dim=1).mean()
+
+
 # Each entry: loss, output P (host), targets y (host), torch reference loss(p, y).
 def _problems():
     labels = _labels(3)
@@ -85,6 +160,22 @@ def _problems():
         "sparse_logits": (SparseCategoricalCrossentropy(from_logits=True),
                           3 * _rng(13).standard_normal((N, C)), labels,
                           lambda z, y: F.cross_entropy(z, y)),
+        "mae": (MeanAbsoluteError(), *_regression(20), lambda p, y: F.l1_loss(p, y)),
+        "huber": (Huber(), *_huber_problem(22, 1.0), lambda p, y: F.huber_loss(p, y)),
+        "huber_delta": (Huber(delta=0.5, reduction="sum"), *_huber_problem(24, 0.5),
+                        lambda p, y: F.huber_loss(p, y, delta=0.5, reduction="sum") / C),
+        "log_cosh": (LogCosh(), *_regression(26, scale=3.0),
+                     lambda p, y: torch.log(torch.cosh(p - y)).mean()),
+        "hinge": (Hinge(), *_margin_problem(28), _torch_hinge),
+        "hinge_01": (Hinge(), *_margin_problem(28, targets01=True),
+                     lambda p, y: _torch_hinge(p, 2.0 * y - 1.0)),
+        "squared_hinge": (SquaredHinge(), *_margin_problem(30),
+                          lambda p, y: (torch.clamp(1.0 - y * p, min=0.0) ** 2).mean()),
+        "categorical_hinge": (CategoricalHinge(), *_categorical_hinge_problem(32),
+                              _torch_categorical_hinge),
+        "kld": (KLDivergence(), _softmax_rows(34), _soft_targets(35),
+                lambda p, y: F.kl_div(torch.log(p), y, reduction="batchmean")),
+        "kld_onehot": (KLDivergence(), _softmax_rows(36), np.eye(C)[_labels(37)], _torch_kld_keras),
     }
 
 
@@ -342,6 +433,19 @@ def test_targets_are_checked_when_a_model_computes_gradients(case):
         ("MSE", MeanSquaredError),
         ("mean_squared_error", MeanSquaredError),
         ("sum_squared_error", SumSquaredError),
+        ("mae", MeanAbsoluteError),
+        ("mean_absolute_error", MeanAbsoluteError),
+        ("huber", Huber),
+        ("huber_loss", Huber),
+        ("log_cosh", LogCosh),
+        ("logcosh", LogCosh),
+        ("hinge", Hinge),
+        ("squared_hinge", SquaredHinge),
+        ("categorical_hinge", CategoricalHinge),
+        ("kl_divergence", KLDivergence),
+        ("kld", KLDivergence),
+        ("KLD", KLDivergence),
+        ("kullback_leibler_divergence", KLDivergence),
         ("binary_crossentropy", BinaryCrossentropy),
         ("categorical_crossentropy", CategoricalCrossentropy),
         ("sparse_categorical_crossentropy", SparseCategoricalCrossentropy),
@@ -357,11 +461,11 @@ def test_get_returns_an_instance_unchanged():
 
 
 def test_get_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="hinge") as info:
-        fx.losses.get("hinge")
-    for name in ("mse", "binary_crossentropy", "categorical_crossentropy",
-                 "sparse_categorical_crossentropy", "sum_squared_error"):
-        assert name in str(info.value)
+    with pytest.raises(ValueError, match="no_such_loss") as info:
+        fx.losses.get("no_such_loss")
+    for name in ("mse", "mae", "huber", "hinge", "kld", "binary_crossentropy",
+                 "categorical_crossentropy", "sparse_categorical_crossentropy", "sum_squared_error"):
+        assert repr(name) in str(info.value)
 
 
 def test_sum_squared_error_defaults_to_sum_reduction():
@@ -426,3 +530,348 @@ def test_network_gradients_match_torch_autograd(case64, head):
     assert len(grads) == 4
     for grad, expected in zip(grads, expected_grads):
         np.testing.assert_allclose(case64.to_numpy(grad), expected, rtol=1e-9, atol=1e-12)
+
+
+# -- new losses: edge cases -----------------------------------------------------------
+
+
+def test_mean_absolute_error_uses_subgradient_0_at_the_kink(case):
+    loss = MeanAbsoluteError()
+    xp, y, P = _on_backend(case, loss, np.array([[1.0, 2.0], [0.5, -1.0]]),
+                           np.array([[1.0, 0.0], [0.5, 3.0]]))
+    case.assert_close(case.to_numpy(loss.gradient(xp, y, P)),
+                      np.array([[0.0, 1.0], [0.0, -1.0]]) / 4)
+    case.assert_close(float(loss.value(xp, y, P)), (2.0 + 4.0) / 4)
+
+
+@pytest.mark.parametrize("delta", [0, -1.0, float("inf"), float("nan")])
+def test_huber_refuses_a_delta_that_is_not_positive_and_finite(delta):
+    with pytest.raises(ValueError, match=rf"delta must be a finite number > 0, got {delta!r}"):
+        Huber(delta=delta)
+
+
+def test_huber_refuses_a_delta_that_is_not_a_number():
+    with pytest.raises(TypeError, match="delta must be a number, got str"):
+        Huber(delta="1")
+
+
+def test_log_cosh_is_stable_far_from_the_target(case):
+    loss = LogCosh()
+    xp, y, P = _on_backend(case, loss, np.array([[1000.0], [-1000.0]]), np.array([0.0, 0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(loss.value(xp, y, P))
+        grad = case.to_numpy(loss.gradient(xp, y, P))
+    case.assert_close(value, 1000.0 - np.log(2.0))
+    case.assert_close(grad, np.array([[0.5], [-0.5]]))
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ([0.0, 1.0, 1.0], [-1.0, 1.0, 1.0]),  # 0/1 targets become -1/1
+        ([-1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]),  # -1/1 targets stay
+        ([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]),  # anything else is left as it is (as Keras)
+    ],
+)
+@pytest.mark.parametrize("cls", [Hinge, SquaredHinge])
+def test_hinge_targets_are_converted_to_minus_one_and_one(case, cls, given, expected):
+    y = cls().prepare_targets(case.resolve().xp, case.asarray(np.array(given)), (None, 1),
+                              case.dtype)
+    np.testing.assert_array_equal(case.to_numpy(y), np.array(expected)[:, None])
+
+
+def test_kl_divergence_is_finite_and_flat_where_probabilities_are_clipped(case):
+    loss = KLDivergence()
+    xp, y, P = _on_backend(case, loss, np.array([[0.0, 1.0], [0.5, 0.5]]),
+                           np.array([[1.0, 0.0], [0.5, 0.5]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(loss.value(xp, y, P))
+        grad = case.to_numpy(loss.gradient(xp, y, P))
+    expected = (-np.log(1e-7) + 1e-7 * np.log(1e-7)) / 2  # the second sample matches exactly
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    assert grad[0, 0] == 0.0  # clipped from below: flat
+    case.assert_close(grad[1], np.array([-1.0, -1.0]) / 2)
+
+
+@pytest.mark.parametrize("loss", ["mae", "huber", "log_cosh", "hinge", "squared_hinge", "kld",
+                                  "categorical_hinge"])
+def test_network_gradients_with_each_loss_match_central_differences(loss):
+    rng = _rng(40)
+    units, activation = (3, "softmax") if loss in ("kld", "categorical_hinge") else (2, "tanh")
+    model = fx.Sequential([fx.layers.Dense(4, activation="tanh", input_dim=3),
+                           fx.layers.Dense(units, activation=activation)], dtype="float64")
+    model.compile(optimizer="sgd", loss=loss)
+    X = rng.standard_normal((5, 3))
+    if loss in ("kld", "categorical_hinge"):
+        y = np.eye(3)[rng.integers(0, 3, size=5)]
+    elif loss in ("hinge", "squared_hinge"):
+        y = np.where(rng.random((5, 2)) < 0.5, -1.0, 1.0)
+    else:
+        y = 2.0 * rng.standard_normal((5, 2))
+    assert check_model_gradients(model, X, y) < 1e-6
+
+
+# -- per-sample weights ---------------------------------------------------------------
+
+
+def _weights(seed=50):
+    w = 2.0 * _rng(seed).random(N)
+    w[1] = 0.0  # a sample that does not count
+    return w
+
+
+def _torch_weighted(reference, loss, P_host, y_host, w):
+    """Keras's weighted reduction ``s Σ_i w_i ℓ_i`` (s = 1/n or 1) with ``ℓ_i`` from torch."""
+    p = torch.tensor(P_host, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(y_host) if y_host.dtype.kind in "iu" else torch.tensor(y_host,
+                                                                            dtype=torch.float64)
+    per_sample = torch.stack([reference(p[i:i + 1], t[i:i + 1]) for i in range(len(w))])
+    value = (torch.tensor(w) * per_sample).sum() * loss.scale(len(w))
+    (grad,) = torch.autograd.grad(value, p)
+    return value.item(), grad.numpy()
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_weighted_value_and_gradient_match_torch(case64, problem):
+    loss, P_host, y_host, reference = _problems()[problem]
+    xp, y, P = _on_backend(case64, loss, P_host, y_host)
+    w = _weights()
+    expected_value, expected_grad = _torch_weighted(reference, loss, P_host, y_host, w)
+    value = loss.value(xp, y, P, sample_weight=case64.asarray(w))
+    case64.assert_close(float(value), expected_value)
+    case64.assert_close(case64.to_numpy(loss.gradient(xp, y, P, sample_weight=case64.asarray(w))),
+                        expected_grad)
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_weighted_reduction_divides_by_the_batch_size_not_the_weights(case, problem):
+    loss, P_host, y_host, _ = _problems()[problem]
+    xp, y, P = _on_backend(case, loss, P_host, y_host)
+    w = _weights()
+    per_sample = case.to_numpy(loss.values(xp, y, P))
+    s = 1.0 / N if loss.reduction == "sum_over_batch_size" else 1.0
+    case.assert_close(float(loss.value(xp, y, P, case.asarray(w))), s * np.sum(w * per_sample))
+    grad = loss.gradient(xp, y, P, case.asarray(w))
+    assert grad.dtype == P.dtype
+    case.assert_close(case.to_numpy(grad), s * w[:, None] * case.to_numpy(loss.gradients(xp, y, P)))
+
+
+@pytest.mark.parametrize("problem", ["bce", "cce", "sparse", "sparse_logits", "huber", "hinge"])
+def test_unit_weights_give_the_unweighted_loss(case, problem):
+    loss, P_host, y_host, _ = _problems()[problem]
+    xp, y, P = _on_backend(case, loss, P_host, y_host)
+    ones = case.asarray(np.ones(N))
+    case.assert_close(float(loss.value(xp, y, P, ones)), float(loss.value(xp, y, P)))
+    case.assert_close(case.to_numpy(loss.gradient(xp, y, P, ones)),
+                      case.to_numpy(loss.gradient(xp, y, P)))
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum"])
+@pytest.mark.parametrize(
+    ("cls", "activation", "problem"),
+    [
+        (BinaryCrossentropy, fx.activations.Sigmoid(), "bce_logits"),
+        (CategoricalCrossentropy, fx.activations.Softmax(), "cce_logits"),
+        (SparseCategoricalCrossentropy, fx.activations.Softmax(), "sparse_logits"),
+    ],
+)
+def test_fused_gradient_takes_the_same_weights(case, cls, activation, problem, reduction):
+    fused = cls(reduction=reduction).logits_loss(activation)
+    _, Z_host, y_host, _ = _problems()[problem]
+    xp, y, Z = _on_backend(case, fused, Z_host, y_host)
+    P = activation.forward(xp, Z)
+    w = case.asarray(_weights())
+    case.assert_close(case.to_numpy(fused.logits_gradient(xp, y, P, sample_weight=w)),
+                      case.to_numpy(fused.gradient(xp, y, Z, sample_weight=w)))
+    unweighted = case.to_numpy(fused.logits_gradient(xp, y, P))
+    case.assert_close(unweighted, case.to_numpy(fused.gradient(xp, y, Z)))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_weighted_binary_crossentropy_matches_torch_weight(case, from_logits):
+    problem = "bce_logits" if from_logits else "bce"
+    loss, P_host, y_host, _ = _problems()[problem]
+    xp, y, P = _on_backend(case, loss, P_host, y_host)
+    w = _weights()
+    p = torch.tensor(P_host, requires_grad=True)
+    ref = F.binary_cross_entropy_with_logits if from_logits else F.binary_cross_entropy
+    expected = ref(p, torch.tensor(y_host), weight=torch.tensor(w)[:, None])  # mean over n·k
+    (expected_grad,) = torch.autograd.grad(expected, p)
+    case.assert_close(float(loss.value(xp, y, P, case.asarray(w))), expected.item())
+    case.assert_close(case.to_numpy(loss.gradient(xp, y, P, case.asarray(w))),
+                      expected_grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["sum", "sum_over_batch_size"])
+@pytest.mark.parametrize("problem", ["sparse", "sparse_logits", "cce_onehot"])
+def test_class_weights_match_torch_cross_entropy_weight(case64, problem, reduction):
+    case = case64
+    base, P_host, y_host, _ = _problems()[problem]
+    loss = type(base)(from_logits=base.from_logits, reduction=reduction)
+    xp, y, P = _on_backend(case, loss, P_host, y_host)
+    class_weight = {0: 0.5, 1: 2.0, 2: 1.5, 3: 3.0}
+    w = loss.class_sample_weights(xp, y, class_weight, case.dtype)
+    labels = torch.tensor(y_host.argmax(axis=1) if y_host.ndim == 2 else y_host)
+    p = torch.tensor(P_host, requires_grad=True)
+    logp = F.log_softmax(p, dim=1) if base.from_logits else torch.log(p)
+    cw = torch.tensor([class_weight[c] for c in range(C)], dtype=torch.float64)
+    expected = F.nll_loss(logp, labels, weight=cw, reduction="sum")
+    if reduction == "sum_over_batch_size":  # torch's weighted mean divides by Σw, Keras by n
+        expected = F.nll_loss(logp, labels, weight=cw) * cw[labels].sum() / N
+    (expected_grad,) = torch.autograd.grad(expected, p)
+    case.assert_close(float(loss.value(xp, y, P, w)), expected.item())
+    case.assert_close(case.to_numpy(loss.gradient(xp, y, P, w)), expected_grad.numpy())
+
+
+@pytest.mark.parametrize("shape", [(N, 1), (N + 1,), (), (1, N)])
+def test_sample_weight_of_the_wrong_shape_is_refused(case, shape):
+    loss, P_host, y_host, _ = _problems()["sparse"]
+    xp, y, P = _on_backend(case, loss, P_host, y_host)
+    w = case.asarray(np.ones(shape))
+    pattern = rf"shape \({N},\).*\({N}, {C}\).*got shape {re.escape(str(shape))}"
+    with pytest.raises(ValueError, match=pattern):
+        loss.value(xp, y, P, w)
+    with pytest.raises(ValueError, match=pattern):
+        loss.gradient(xp, y, P, w)
+    with pytest.raises(ValueError, match=pattern):
+        loss.logits_gradient(xp, y, P, w)
+
+
+def test_sample_weight_in_another_dtype_is_cast_to_the_output_dtype():
+    import array_api_compat.numpy as xp
+
+    loss = MeanSquaredError()
+    P, y = np.ones((3, 2), dtype=np.float32), np.zeros((3, 2), dtype=np.float32)
+    w = np.array([1.0, 2.0, 3.0])  # float64
+    assert loss.gradient(xp, y, P, w).dtype == np.float32
+    assert loss.value(xp, y, P, w).dtype == np.float32
+    np.testing.assert_allclose(float(loss.value(xp, y, P, w)), 2.0)
+
+
+def test_calling_a_loss_takes_sample_weight(case):
+    loss = MeanSquaredError()
+    y, P, w = np.zeros((2, 1)), np.array([[1.0], [2.0]]), np.array([3.0, 0.5])
+    value = loss(case.asarray(y), case.asarray(P), sample_weight=case.asarray(w))
+    case.assert_close(float(value), (3.0 * 1.0 + 0.5 * 4.0) / 2)
+
+
+# -- class weights --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "targets", "expected"),
+    [
+        (SparseCategoricalCrossentropy(), np.array([0, 2, 1, 2, 3]), [1.0, 3.0, 0.5, 3.0, 1.0]),
+        (CategoricalCrossentropy(), np.eye(4)[[0, 2, 1, 2, 3]], [1.0, 3.0, 0.5, 3.0, 1.0]),
+        (BinaryCrossentropy(), np.array([0.0, 1.0, 1.0, 0.0, 1.0]), [1.0, 0.5, 0.5, 1.0, 0.5]),
+        (BinaryCrossentropy(), np.array([0.2, 0.9, 0.6, 0.4, 0.7]), [1.0, 0.5, 0.5, 1.0, 0.5]),
+        (Hinge(), np.array([-1.0, 1.0, 1.0, -1.0, 1.0]), [1.0, 0.5, 0.5, 1.0, 0.5]),
+        (Hinge(), np.array([0.0, 1.0, 1.0, 0.0, 1.0]), [1.0, 0.5, 0.5, 1.0, 0.5]),
+        (MeanSquaredError(), np.array([0.0, 1.0, 1.0, 0.0, 1.0]), [1.0, 0.5, 0.5, 1.0, 0.5]),
+    ],
+    ids=["sparse", "one-hot", "binary", "binary-soft", "hinge", "hinge-01", "mse"],
+)
+def test_class_sample_weights(case, loss, targets, expected):
+    # class 3 and, for binary, class 0 are missing from the dict: weight 1, as in Keras
+    class_weight = {1: 0.5, 2: 3.0} if targets.ndim == 2 or targets.dtype.kind == "i" else {1: 0.5}
+    b = case.resolve()
+    units = targets.shape[1] if targets.ndim == 2 else (4 if loss.sparse_targets else 1)
+    y_dtype = "int64" if targets.dtype.kind == "i" else case.dtype
+    y = loss.prepare_targets(b.xp, case.asarray(targets, y_dtype), (None, units), case.dtype)
+    w = loss.class_sample_weights(b.xp, y, class_weight, case.dtype)
+    assert w.dtype == b.dtype(case.dtype)
+    assert str(array_api_compat.device(w)) == str(array_api_compat.device(y))
+    np.testing.assert_array_equal(case.to_numpy(w), np.array(expected, dtype=case.dtype))
+
+
+def test_class_sample_weights_default_to_the_targets_dtype():
+    import array_api_compat.numpy as xp
+
+    loss = BinaryCrossentropy()
+    assert loss.class_sample_weights(xp, np.zeros((3, 1)), {0: 2.0}).dtype == np.float64
+    sparse = SparseCategoricalCrossentropy()
+    w = sparse.class_sample_weights(xp, np.array([0, 1, 1]), {np.int64(1): 2})
+    assert w.dtype == np.float32
+    np.testing.assert_array_equal(w, [1.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("class_weight", "error", "pattern"),
+    [
+        ([1.0, 2.0], TypeError, r"dict \{class_index: weight\}, got list"),
+        ({"a": 1.0}, TypeError, r"integer class indices, got 'a'"),
+        ({1.0: 1.0}, TypeError, r"integer class indices, got 1.0"),
+        ({True: 1.0}, TypeError, r"integer class indices, got True"),
+        ({0: "2"}, TypeError, r"class_weight\[0\] must be a number, got '2'"),
+        ({0: -1.0}, ValueError, r"class_weight\[0\] must be a finite number >= 0, got -1.0"),
+        ({0: float("nan")}, ValueError, r"finite number >= 0, got nan"),
+    ],
+)
+def test_bad_class_weight_is_refused(class_weight, error, pattern):
+    import array_api_compat.numpy as xp
+
+    with pytest.raises(error, match=pattern):
+        SparseCategoricalCrossentropy().class_sample_weights(xp, np.array([0, 1]), class_weight)
+
+
+# -- configs --------------------------------------------------------------------------
+
+
+ALL_LOSSES = [
+    MeanSquaredError(), SumSquaredError(), MeanSquaredError(reduction="sum", name="my_mse"),
+    MeanAbsoluteError(), Huber(delta=0.25), LogCosh(), Hinge(), SquaredHinge(),
+    CategoricalHinge(), KLDivergence(reduction="sum"), BinaryCrossentropy(from_logits=True),
+    CategoricalCrossentropy(), SparseCategoricalCrossentropy(from_logits=True, name="sce"),
+]
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=repr)
+def test_config_rebuilds_the_loss(loss):
+    config = loss.get_config()
+    assert json.loads(json.dumps(config)) == config
+    rebuilt = type(loss)(**config)
+    assert rebuilt.get_config() == config
+    assert rebuilt.name == loss.name and rebuilt.reduction == loss.reduction
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=repr)
+def test_serialize_and_get_round_trip(loss):
+    data = json.loads(json.dumps(losses.serialize(loss)))
+    assert data["class_name"] == type(loss).__name__
+    rebuilt = fx.losses.get(data)
+    assert type(rebuilt) is type(loss) and rebuilt.get_config() == loss.get_config()
+
+
+def test_every_registered_loss_has_a_config_that_rebuilds_it():
+    for cls in set(losses.LOSSES.values()):
+        loss = cls()
+        assert type(fx.losses.get(losses.serialize(loss))) is cls
+        assert cls(**loss.get_config()).get_config() == loss.get_config()
+
+
+def test_get_accepts_a_registered_name_as_class_name():
+    loss = fx.losses.get({"class_name": "huber", "config": {"delta": 3.0}})
+    assert type(loss) is Huber and loss.delta == 3.0
+    assert type(fx.losses.get({"class_name": "Hinge"})) is Hinge
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "pattern"),
+    [
+        ({"class_name": "NoSuchLoss", "config": {}}, ValueError,
+         r"unknown loss class 'NoSuchLoss'.*'Huber'"),
+        ({"config": {}}, ValueError, "'class_name' and 'config'"),
+        ({"class_name": "Huber", "config": [1.0]}, TypeError, "must be a dict, got list"),
+        ({"class_name": "Huber", "config": {"alpha": 1.0}}, TypeError, "alpha"),
+    ],
+)
+def test_get_refuses_bad_configs(config, error, pattern):
+    with pytest.raises(error, match=pattern):
+        fx.losses.get(config)
+
+
+def test_serialize_refuses_what_is_not_a_loss():
+    with pytest.raises(TypeError, match="needs a Loss, got str"):
+        losses.serialize("mse")

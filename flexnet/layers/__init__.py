@@ -2,10 +2,12 @@
 
 Every layer subclasses :class:`Layer` (``flexnet.layers.base``); each module of
 this package holds one family: ``core`` (Dense, Activation, Dropout, Flatten),
-``input_layer`` (Input), ``merging`` (Concatenate, Add, ...), ``node`` (the
+``activation`` (PReLU), ``input_layer`` (Input), ``merging`` (Concatenate, Add, ...), ``normalization``
+(BatchNormalization, LayerNormalization), ``node`` (the
 symbolic tensors of the functional API).
 """
 
+from flexnet.layers.activation import PReLU
 from flexnet.layers.base import Layer, normalize_shape
 from flexnet.layers.core import Activation, Dense, Dropout, Flatten
 from flexnet.layers.input_layer import Input, InputLayer
@@ -26,9 +28,11 @@ from flexnet.layers.merging import (
     subtract,
 )
 from flexnet.layers.node import SymbolicTensor
+from flexnet.layers.normalization import BatchNormalization, LayerNormalization
 
 __all__ = [
-    "Activation", "Add", "Average", "Concatenate", "Dense", "Dropout", "Flatten", "Input",
-    "InputLayer", "Layer", "Maximum", "Minimum", "Multiply", "Subtract", "SymbolicTensor", "add",
-    "average", "concatenate", "maximum", "minimum", "multiply", "normalize_shape", "subtract",
+    "Activation", "Add", "add", "Average", "average", "BatchNormalization", "Concatenate",
+    "concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer",
+    "LayerNormalization", "Maximum", "maximum", "Minimum", "minimum", "Multiply", "multiply",
+    "normalize_shape", "PReLU", "Subtract", "subtract", "SymbolicTensor",
 ]

@@ -516,35 +516,8 @@ class Model(ABC):
         W = self._prepare_sample_weight(sample_weight, n, "sample_weight" + suffix)
         if class_weight is None:
             return W
-        C = self._class_weights(class_weight, Ys[0], self._heads[0].loss, self.output_shapes[0])
+        C = self._heads[0].loss.class_sample_weights(self.backend.xp, Ys[0], class_weight, self.dtype)
         return C if W is None else W * C
-
-    def _class_weights(self, class_weight, Y, loss, output_shape):
-        """``class_weight[label_i]`` per sample (1 for classes not in the dict, as Keras)."""
-        if not isinstance(class_weight, dict):
-            raise TypeError(f"class_weight must be a dict {{class: weight}}, got "
-                            f"{type(class_weight).__name__}")
-        for key, value in class_weight.items():
-            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
-                raise ValueError(f"class_weight keys must be class indices >= 0, got {key!r}")
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-                np.isfinite(value) and value >= 0
-            ):
-                raise ValueError(f"class_weight[{key}] must be a finite number >= 0, got {value!r}")
-        b = self.backend
-        xp = b.xp
-        units = output_shape[-1]
-        if loss.sparse_targets:
-            labels = Y
-        elif units == 1:
-            labels = xp.astype(xp.reshape(Y, (-1,)) > 0.5, b.index_dtype)
-        else:
-            labels = xp.astype(xp.argmax(Y, axis=-1), b.index_dtype)
-        size = max(max(2, units), max(class_weight, default=0) + 1)
-        table = np.ones(size, dtype=np.dtype(self.dtype))
-        for key, value in class_weight.items():
-            table[int(key)] = value
-        return xp.take(b.from_numpy(table, self.dtype), labels, axis=0)
 
     # ------------------------------------------------------------------
     # One batch.
