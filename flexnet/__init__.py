@@ -11,6 +11,7 @@ Array API backend (NumPy, CuPy, PyTorch, array-api-strict).
 from flexnet import (
     activations,
     callbacks,
+    constraints,
     data,
     gradcheck,
     initializers,
@@ -20,6 +21,9 @@ from flexnet import (
     models,
     optimizers,
     random,
+    regularizers,
+    saving,
+    schedules,
     utils,
 )
 from flexnet.backend import Backend, floatx, get_backend, set_backend, set_floatx
@@ -33,6 +37,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "constraints",
     "data",
     "gradcheck",
     "floatx",
@@ -44,6 +49,9 @@ __all__ = [
     "models",
     "optimizers",
     "random",
+    "regularizers",
+    "saving",
+    "schedules",
     "set_backend",
     "set_floatx",
     "utils",

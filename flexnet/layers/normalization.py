@@ -62,27 +62,6 @@ def _resolve_axes(axes: tuple[int, ...], input_shape: tuple, layer: str) -> tupl
     return tuple(sorted(resolved))
 
 
-def _get_initializer(identifier) -> initializers.Initializer:
-    """An initializer from a name, class, instance, or the dict :func:`_serialize_initializer`
-    writes (``{"class_name": "constant", "config": {"value": 0.5}}``)."""
-    if isinstance(identifier, dict):
-        if set(identifier) != {"class_name", "config"}:
-            raise ValueError(
-                f"an initializer dict has the keys 'class_name' and 'config', got {identifier!r}"
-            )
-        cls = type(initializers.get(identifier["class_name"]))
-        return cls(**identifier["config"])
-    return initializers.get(identifier)
-
-
-def _serialize_initializer(init: initializers.Initializer):
-    """Its registered name, or ``{"class_name": name, "config": {...}}`` when it has arguments."""
-    name = next((k for k, cls in initializers.INITIALIZERS.items() if type(init) is cls),
-                type(init).__name__)
-    config = init.get_config()
-    return {"class_name": name, "config": config} if config else name
-
-
 class _Normalization(Layer):
     """What both layers share: ``center``/``scale``, γ/β and the affine map ``γ ⊙ X̂ + β``."""
 
@@ -92,8 +71,8 @@ class _Normalization(Layer):
         self.epsilon = _check_epsilon(epsilon)
         self.center = _check_bool(center, "center")
         self.scale = _check_bool(scale, "scale")
-        self.beta_initializer = _get_initializer(beta_initializer)
-        self.gamma_initializer = _get_initializer(gamma_initializer)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
         self.Xhat = self.inv_std = None
         self._param_shape: tuple[int, ...] = ()
         self._broadcast_shape: tuple[int, ...] = ()
@@ -141,8 +120,8 @@ class _Normalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": _serialize_initializer(self.beta_initializer),
-            "gamma_initializer": _serialize_initializer(self.gamma_initializer),
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
         }
 
 
@@ -232,8 +211,8 @@ class BatchNormalization(_Normalization):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         self.momentum = float(momentum)
-        self.moving_mean_initializer = _get_initializer(moving_mean_initializer)
-        self.moving_variance_initializer = _get_initializer(moving_variance_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self._reduce_axes: tuple[int, ...] = ()
         self._batch_stats = False  # whether the cached forward used the batch statistics
 
@@ -290,8 +269,8 @@ class BatchNormalization(_Normalization):
             **super().get_config(),
             "axis": self.axis,
             "momentum": self.momentum,
-            "moving_mean_initializer": _serialize_initializer(self.moving_mean_initializer),
-            "moving_variance_initializer": _serialize_initializer(self.moving_variance_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
         }
 
 

@@ -787,7 +787,8 @@ class Model(ABC):
             "epochs": epochs, "steps": data.num_batches(n, batch_size),
             "samples": n, "verbose": verbose,
         }
-        cbs = callbacks_module.CallbackList([*extra, *(callbacks or []), history], self, params)
+        # the progress bar after the user's callbacks, so it shows the keys they add
+        cbs = callbacks_module.CallbackList([*(callbacks or []), *extra, history], self, params)
         self.stop_training = False
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):

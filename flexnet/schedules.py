@@ -1,0 +1,552 @@
+"""Learning-rate schedules: the rate as a function of the optimizer's step count.
+
+A schedule is called with ``step``, the number of updates the optimizer has
+already taken (0 for the first update), and returns a Python float. Pass one
+as any optimizer's ``learning_rate``; a plain function ``f(step) -> float``
+works there too, but only a :class:`LearningRateSchedule` can be saved.
+
+    >>> import flexnet as fx
+    >>> schedule = fx.schedules.ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)
+    >>> schedule(0), schedule(100), schedule(200)
+    (0.1, 0.05, 0.025)
+    >>> optimizer = fx.optimizers.SGD(learning_rate=schedule)
+
+**Per step or per epoch.** Schedules count optimizer steps (batches). To change
+the rate once per epoch, with ``steps_per_epoch = ceil(n_samples / batch_size)``:
+
+* ``ExponentialDecay``, ``InverseTimeDecay`` and ``InverseSqrtDecay`` take
+  ``decay_steps=steps_per_epoch, staircase=True``: the exponent becomes the
+  number of completed epochs. The course's ``0.95^epoch · α0`` is
+  ``ExponentialDecay(α0, steps_per_epoch, 0.95, staircase=True)``.
+* Any schedule (or function) can be wrapped in :class:`PerEpoch`, which calls
+  it with the number of completed epochs ``step // steps_per_epoch``, so its
+  ``decay_steps`` count epochs:
+
+    >>> per_epoch = fx.schedules.PerEpoch(fx.schedules.CosineDecay(0.1, decay_steps=10),
+    ...                                   steps_per_epoch=32)
+    >>> per_epoch(31) == 0.1 and per_epoch(32) < 0.1   # constant within an epoch
+    True
+
+**Saving.** :func:`serialize` gives ``{"class_name": ..., "config": ...}`` and
+:func:`deserialize` (or :func:`get`) rebuilds the schedule from it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+__all__ = [
+    "CosineDecay",
+    "ExponentialDecay",
+    "InverseSqrtDecay",
+    "InverseTimeDecay",
+    "LearningRateSchedule",
+    "PerEpoch",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "deserialize",
+    "get",
+    "serialize",
+]
+
+
+# ---------------------------------------------------------------------------
+# Argument checks.
+
+
+def _real(value, name: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+    """``value`` as a finite float ``>= minimum`` (``> minimum`` with ``strict``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < minimum or (strict and value == minimum):
+        bound = "greater than" if strict else "at least"
+        raise ValueError(f"{name} must be {bound} {minimum}, got {value!r}")
+    return float(value)
+
+
+def _count(value, name: str, *, positive: bool) -> int | float:
+    """A number of steps: an int stays an int (for the config), a float a float."""
+    _real(value, name, strict=positive)
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _name(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"name must be a string, got {value!r}")
+    return value
+
+
+def _step(step) -> float:
+    if isinstance(step, bool) or not isinstance(step, numbers.Real):
+        raise TypeError(f"a schedule is called with the step count (an int), got {step!r}")
+    if not (math.isfinite(step) and step >= 0):
+        raise ValueError(f"the step count must be a non-negative number, got {step!r}")
+    return step
+
+
+# ---------------------------------------------------------------------------
+# Base class.
+
+
+class LearningRateSchedule(ABC):
+    """Base class: ``schedule(step) -> float``, ``step`` the updates already taken.
+
+    Subclasses implement ``__call__`` and ``get_config`` (the constructor
+    arguments, so that ``cls(**config)`` rebuilds it and models that use it can
+    be saved). A complete custom schedule, ``α_t = α0 / (t + 1)``:
+
+        >>> import flexnet as fx
+        >>> class OneOverT(fx.schedules.LearningRateSchedule):
+        ...     def __init__(self, initial_learning_rate):
+        ...         self.initial_learning_rate = initial_learning_rate
+        ...
+        ...     def __call__(self, step):
+        ...         return self.initial_learning_rate / (step + 1)
+        ...
+        ...     def get_config(self):
+        ...         return {"initial_learning_rate": self.initial_learning_rate}
+        >>> optimizer = fx.optimizers.SGD(learning_rate=OneOverT(0.1))
+        >>> optimizer.learning_rate   # at step 0
+        0.1
+
+    To load it from a saved config, pass ``custom_objects={"OneOverT": OneOverT}``
+    to :func:`deserialize` (or add it to :data:`SCHEDULES`).
+    """
+
+    @abstractmethod
+    def __call__(self, step) -> float:
+        """The learning rate after ``step`` updates."""
+
+    def get_config(self) -> dict:
+        """The constructor arguments, JSON-serializable."""
+        raise NotImplementedError(
+            f"schedule {type(self).__name__} must override get_config() to be saved"
+        )
+
+    @classmethod
+    def from_config(cls, config: dict) -> LearningRateSchedule:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        try:
+            config = self.get_config()
+        except NotImplementedError:
+            return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return f"{type(self).__name__}({args})"
+
+
+class _Decay(LearningRateSchedule):
+    """Shared arguments of the decays driven by ``p = t / decay_steps`` (floored with staircase)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
+        self.decay_rate = _real(decay_rate, "decay_rate")
+        self.staircase = _flag(staircase, "staircase")
+        self.name = _name(name)
+
+    def _progress(self, step) -> float:
+        p = _step(step) / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "decay_rate": self.decay_rate,
+            "staircase": self.staircase,
+            "name": self.name,
+        }
+
+
+# ---------------------------------------------------------------------------
+# Schedules.
+
+
+class ExponentialDecay(_Decay):
+    """``α_t = α0 · decay_rate^(t / decay_steps)``, as Keras.
+
+    With ``staircase=True`` the exponent is ``floor(t / decay_steps)``: the rate
+    drops by ``decay_rate`` every ``decay_steps`` steps (``torch.optim.lr_scheduler.StepLR``).
+    ``decay_steps=1`` is ``ExponentialLR``.
+
+    Args:
+        initial_learning_rate: α0.
+        decay_steps: positive number of steps per unit of the exponent.
+        decay_rate: positive factor (below 1 to decay).
+        staircase: floor the exponent.
+        name: a label kept in the config.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay"):
+        _real(decay_rate, "decay_rate", strict=True)
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step) -> float:
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
+class InverseTimeDecay(_Decay):
+    """``α_t = α0 / (1 + decay_rate · t / decay_steps)``, as Keras.
+
+    The course's ``α0 / (1 + decay · epoch)`` (epoch counted from 0) is
+    ``InverseTimeDecay(α0, decay_steps=steps_per_epoch, decay_rate=decay, staircase=True)``.
+
+    Args:
+        initial_learning_rate: α0.
+        decay_steps: positive number of steps per unit of time.
+        decay_rate: non-negative.
+        staircase: use ``floor(t / decay_steps)``.
+        name: a label kept in the config.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step) -> float:
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
+
+
+class InverseSqrtDecay(_Decay):
+    """``α_t = α0 / sqrt(1 + decay_rate · t / decay_steps)``: inverse square-root decay.
+
+    ``α_0 = α0`` at the first step. The course's ``k / sqrt(epoch) · α0`` with
+    epochs counted from 1 is ``InverseSqrtDecay(k · α0, decay_steps=steps_per_epoch,
+    staircase=True)``: during epoch ``e = 1 + floor(t / steps_per_epoch)`` the rate
+    is ``k · α0 / sqrt(e)``.
+
+    Args:
+        initial_learning_rate: α0.
+        decay_steps: positive number of steps per unit of time.
+        decay_rate: non-negative (default 1).
+        staircase: use ``floor(t / decay_steps)``.
+        name: a label kept in the config.
+
+    Example:
+        >>> import flexnet as fx
+        >>> s = fx.schedules.InverseSqrtDecay(0.3, decay_steps=10, staircase=True)
+        >>> [round(s(t), 4) for t in (0, 9, 10, 30)]   # epochs 1, 1, 2, 4
+        [0.3, 0.3, 0.2121, 0.15]
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float = 1.0,
+                 staircase: bool = False, name: str = "InverseSqrtDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step) -> float:
+        return self.initial_learning_rate / math.sqrt(1.0 + self.decay_rate * self._progress(step))
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """Step decay: constant values between step boundaries, as Keras.
+
+    ``values[0]`` while ``t <= boundaries[0]``, ``values[i]`` while
+    ``boundaries[i-1] < t <= boundaries[i]``, and ``values[-1]`` after the last
+    boundary. (``torch.optim.lr_scheduler.MultiStepLR`` with milestone ``m`` changes
+    the rate at ``t = m``: the same as boundary ``m - 1`` here.)
+
+    Args:
+        boundaries: strictly increasing step counts.
+        values: the rates, one more than ``boundaries``.
+        name: a label kept in the config.
+
+    Example:
+        >>> import flexnet as fx
+        >>> s = fx.schedules.PiecewiseConstantDecay([100, 150], [0.1, 0.01, 0.001])
+        >>> s(100), s(101), s(151)
+        (0.1, 0.01, 0.001)
+    """
+
+    def __init__(self, boundaries, values, name: str = "PiecewiseConstant"):
+        if not isinstance(boundaries, (list, tuple)) or not isinstance(values, (list, tuple)):
+            raise TypeError(f"boundaries and values must be lists, got {boundaries!r} and {values!r}")
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(
+                f"values must have one more entry than boundaries, got {len(boundaries)} "
+                f"boundaries and {len(values)} values"
+            )
+        self.boundaries = [_count(b, "each boundary", positive=False) for b in boundaries]
+        if any(a >= b for a, b in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"boundaries must be strictly increasing, got {list(boundaries)}")
+        self.values = [_real(v, "each value") for v in values]
+        self.name = _name(name)
+
+    def __call__(self, step) -> float:
+        return self.values[bisect.bisect_left(self.boundaries, _step(step))]
+
+    def get_config(self):
+        return {"boundaries": list(self.boundaries), "values": list(self.values), "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """``α_t = (α0 - α_end) · (1 - t / decay_steps)^power + α_end``, as Keras.
+
+    ``t`` stops at ``decay_steps`` (the rate stays at ``α_end``), unless
+    ``cycle=True``: then ``decay_steps`` is replaced by its first multiple
+    ``≥ t`` (``decay_steps`` itself at ``t = 0``) and the rate jumps back up.
+    ``end_learning_rate=0`` is ``torch.optim.lr_scheduler.PolynomialLR``.
+
+    Args:
+        initial_learning_rate: α0.
+        decay_steps: positive number of steps to decay over.
+        end_learning_rate: α_end.
+        power: positive exponent (1 is linear).
+        cycle: restart after ``decay_steps``.
+        name: a label kept in the config.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int,
+                 end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
+                 name: str = "PolynomialDecay"):
+        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
+        self.end_learning_rate = _real(end_learning_rate, "end_learning_rate")
+        self.power = _real(power, "power", strict=True)
+        self.cycle = _flag(cycle, "cycle")
+        self.name = _name(name)
+
+    def __call__(self, step) -> float:
+        t, T = _step(step), self.decay_steps
+        if self.cycle:
+            T = T * max(1, math.ceil(t / T))
+        else:
+            t = min(t, T)
+        a0, a_end = self.initial_learning_rate, self.end_learning_rate
+        return (a0 - a_end) * (1.0 - t / T) ** self.power + a_end
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+            "cycle": self.cycle,
+            "name": self.name,
+        }
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay with an optional linear warmup, as Keras 3.
+
+    Without ``warmup_target``: with ``t' = min(t, decay_steps)``,
+    ``α_t = α0 · ((1 - alpha) · ½(1 + cos(π t' / decay_steps)) + alpha)``,
+    from α0 down to ``alpha · α0``, then constant
+    (``torch.optim.lr_scheduler.CosineAnnealingLR`` with ``eta_min = alpha · α0``
+    for ``t <= T_max``).
+
+    With ``warmup_target``: for ``t < warmup_steps`` the rate rises linearly,
+    ``α_t = α0 + (warmup_target - α0) · t / warmup_steps``; then the cosine above
+    runs from ``warmup_target`` (in place of α0) over the next ``decay_steps``
+    steps, down to ``alpha · warmup_target``.
+
+    Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
+    ICLR 2017; Goyal et al., "Accurate, Large Minibatch SGD", 2017 (warmup).
+
+    Args:
+        initial_learning_rate: α0.
+        decay_steps: positive number of steps of the cosine.
+        alpha: the final rate as a fraction of the peak, in ``[0, 1]``.
+        name: a label kept in the config.
+        warmup_target: the rate reached at the end of the warmup; ``None`` for no warmup.
+        warmup_steps: number of warmup steps (needs ``warmup_target``).
+
+    Example:
+        >>> import flexnet as fx
+        >>> s = fx.schedules.CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=10)
+        >>> round(s(5), 6), round(s(10), 6), round(s(60), 6), round(s(110), 6)
+        (0.05, 0.1, 0.05, 0.0)
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
+                 name: str = "CosineDecay", warmup_target: float | None = None,
+                 warmup_steps: int = 0):
+        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _count(decay_steps, "decay_steps", positive=True)
+        self.alpha = _real(alpha, "alpha")
+        if self.alpha > 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        self.name = _name(name)
+        self.warmup_target = None if warmup_target is None else _real(warmup_target, "warmup_target")
+        self.warmup_steps = _count(warmup_steps, "warmup_steps", positive=False)
+        if self.warmup_target is None and self.warmup_steps > 0:
+            raise ValueError(
+                f"warmup_steps={warmup_steps!r} needs warmup_target, the rate to warm up to"
+            )
+
+    def _cosine(self, t: float, peak: float) -> float:
+        cosine = 0.5 * (1.0 + math.cos(math.pi * t / self.decay_steps))
+        return peak * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step) -> float:
+        t = _step(step)
+        if self.warmup_target is None:
+            return self._cosine(min(t, self.decay_steps), self.initial_learning_rate)
+        W = self.warmup_steps
+        t = min(t, self.decay_steps + W)
+        if t < W:
+            a0 = self.initial_learning_rate
+            return a0 + (self.warmup_target - a0) * (t / W)
+        return self._cosine(t - W, self.warmup_target)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+            "name": self.name,
+            "warmup_target": self.warmup_target,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+class PerEpoch(LearningRateSchedule):
+    """Runs a schedule per epoch: ``α_t = schedule(t // steps_per_epoch)``.
+
+    The wrapped schedule sees the number of completed epochs (0 during the first
+    epoch), so its ``decay_steps`` count epochs and the rate changes only at epoch
+    boundaries. ``steps_per_epoch`` is the number of batches per epoch,
+    ``ceil(n_samples / batch_size)``.
+
+    Args:
+        schedule: a :class:`LearningRateSchedule`, its config dict, or a function
+            ``f(epoch) -> float`` (a function cannot be saved).
+        steps_per_epoch: positive int.
+
+    Example:
+        >>> import flexnet as fx
+        >>> s = fx.schedules.PerEpoch(fx.schedules.ExponentialDecay(0.1, 1, 0.95), steps_per_epoch=8)
+        >>> s(7) == 0.1 and s(8) == 0.1 * 0.95   # the course's 0.95^epoch · α0
+        True
+    """
+
+    def __init__(self, schedule, steps_per_epoch: int):
+        self.schedule = get(schedule)
+        if not callable(self.schedule):
+            raise TypeError(f"schedule must be a schedule or a function, got {schedule!r}")
+        if (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, numbers.Integral)
+                or steps_per_epoch <= 0):
+            raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+        self.steps_per_epoch = int(steps_per_epoch)
+
+    def __call__(self, step) -> float:
+        return float(self.schedule(math.floor(_step(step)) // self.steps_per_epoch))
+
+    def get_config(self):
+        return {"schedule": serialize(self.schedule), "steps_per_epoch": self.steps_per_epoch}
+
+
+# ---------------------------------------------------------------------------
+# Names and configs.
+
+#: Name -> schedule class. Configs store the class name (``"ExponentialDecay"``);
+#: lookups also accept the snake-case name (``"exponential_decay"``).
+SCHEDULES: dict[str, type[LearningRateSchedule]] = {
+    "exponential_decay": ExponentialDecay,
+    "inverse_time_decay": InverseTimeDecay,
+    "inverse_sqrt_decay": InverseSqrtDecay,
+    "piecewise_constant_decay": PiecewiseConstantDecay,
+    "polynomial_decay": PolynomialDecay,
+    "cosine_decay": CosineDecay,
+    "per_epoch": PerEpoch,
+}
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def _lookup(name: str, custom_objects: dict | None) -> type[LearningRateSchedule]:
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    table = {_key(k): cls for k, cls in SCHEDULES.items()}
+    table.update({_key(cls.__name__): cls for cls in SCHEDULES.values()})
+    cls = table.get(_key(name))
+    if cls is None:
+        raise ValueError(
+            f"unknown schedule {name!r}; known schedules are "
+            f"{sorted(cls.__name__ for cls in set(SCHEDULES.values()))} (pass custom_objects= "
+            "for your own)"
+        )
+    return cls
+
+
+def serialize(schedule) -> dict | float:
+    """``{"class_name": ..., "config": ...}`` for a schedule; a constant rate stays a float.
+
+    Raises:
+        TypeError: a plain function (write it as a :class:`LearningRateSchedule`
+            with ``get_config`` to save it) or anything else.
+    """
+    if isinstance(schedule, LearningRateSchedule):
+        return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
+        return float(schedule)
+    if callable(schedule):
+        raise TypeError(
+            f"cannot serialize the function {schedule!r}: write it as a "
+            "fx.schedules.LearningRateSchedule subclass with get_config() to save it"
+        )
+    raise TypeError(f"serialize takes a LearningRateSchedule, got {type(schedule).__name__}")
+
+
+def deserialize(config, custom_objects: dict | None = None):
+    """A schedule from :func:`serialize`'s dict (a number is returned as a float).
+
+    Args:
+        config: ``{"class_name": name, "config": {...}}``.
+        custom_objects: class name -> class, for schedules written outside flexnet.
+
+    Raises:
+        ValueError: a malformed dict or an unknown class name.
+    """
+    if isinstance(config, numbers.Real) and not isinstance(config, bool):
+        return float(config)
+    if (not isinstance(config, dict) or not isinstance(config.get("class_name"), str)
+            or not isinstance(config.get("config", {}), dict)):
+        raise ValueError(
+            f"a schedule config is a dict {{'class_name': str, 'config': dict}}, got {config!r}"
+        )
+    cls = _lookup(config["class_name"], custom_objects)
+    return cls.from_config(dict(config.get("config", {})))
+
+
+def get(identifier) -> LearningRateSchedule | Callable[[int], float] | float:
+    """A schedule from an instance, a config dict or a function (returned as is).
+
+    A number is returned as a float (a constant rate). Names alone are refused:
+    every schedule needs arguments.
+
+    Raises:
+        ValueError: a name, or a malformed or unknown config.
+        TypeError: anything else.
+    """
+    if isinstance(identifier, LearningRateSchedule):
+        return identifier
+    if isinstance(identifier, (dict, numbers.Real)) and not isinstance(identifier, bool):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        known = sorted(cls.__name__ for cls in set(SCHEDULES.values()))
+        raise ValueError(
+            f"a schedule needs its arguments: pass an instance such as "
+            f"ExponentialDecay(0.1, 1000, 0.9) or a dict {{'class_name': {identifier!r}, "
+            f"'config': {{...}}}}, not the name alone; known schedules are {known}"
+        )
+    if callable(identifier) and not isinstance(identifier, type):
+        return identifier
+    raise TypeError(
+        f"a schedule must be a LearningRateSchedule, a config dict or a function f(step), "
+        f"got {identifier!r}"
+    )
