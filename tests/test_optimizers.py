@@ -1,5 +1,7 @@
-"""Optimizers: step-by-step agreement with ``torch.optim``, convergence on test functions,
-learning-rate schedules, the custom optimizer of the base-class docstring, and misuse.
+"""Optimizers: step-by-step agreement with ``torch.optim`` (Lion: with the paper's rule in
+NumPy), gradient clipping against ``torch.nn.utils``, convergence on test functions,
+learning-rate schedules, configs, saving and restoring the state, the custom optimizer of
+the base-class docstring, and misuse.
 
 The reference trajectories come from PyTorch (autograd + ``torch.optim``) on the same
 network with the same weights and batches, never from flexnet itself.
@@ -7,7 +9,9 @@ network with the same weights and batches, never from flexnet itself.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import json
 import math
 import textwrap
 
@@ -17,7 +21,7 @@ import pytest
 
 import flexnet as fx
 from flexnet.layers import Dense
-from flexnet.optimizers import SGD, Adam, RMSprop
+from flexnet.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Nadam, RMSprop
 
 N_SAMPLES, N_IN, N_HIDDEN, N_OUT = 40, 4, 5, 3
 STEPS = 25
@@ -76,10 +80,12 @@ def _torch_weights(net) -> list[np.ndarray]:
     ]
 
 
-def _torch_step(torch, net, opt, xb, yb) -> float:
+def _torch_step(torch, net, opt, xb, yb, clip=None) -> float:
     opt.zero_grad()
     loss = torch.nn.functional.mse_loss(net(torch.from_numpy(xb)), torch.from_numpy(yb))
     loss.backward()
+    if clip is not None:
+        clip(torch, list(net.parameters()))
     opt.step()
     return loss.item()
 
@@ -98,22 +104,31 @@ def _flexnet_step(model, xb, yb) -> float:
 
 
 def _run_against_torch(case, fx_optimizer, torch_optimizer, step=_flexnet_step, steps=STEPS,
-                       scheduler=None):
-    """Train both twins on identical batches; compare losses and weights after every step."""
+                       scheduler=None, clip=None):
+    """Train both twins on identical batches; compare losses and weights after every step.
+
+    ``clip(torch, params)`` runs between torch's backward and step. torch's default dtype is
+    float64 meanwhile: torch keeps scalar state (NAdam's μ product) in that dtype.
+    """
     torch = pytest.importorskip("torch")
     weights = _initial_weights()
     X, Y, batches = _data()
     model = _flexnet_net(case, fx_optimizer, weights)
-    net = _torch_net(torch, weights)
-    opt = torch_optimizer(torch, net.parameters())
-    sched = None if scheduler is None else scheduler(torch, opt)
-    for s, idx in enumerate(batches[:steps]):
-        ours = step(model, X[idx], Y[idx])
-        theirs = _torch_step(torch, net, opt, X[idx], Y[idx])
-        if sched is not None:
-            sched.step()
-        assert ours == pytest.approx(theirs, rel=RTOL), f"loss at step {s}"
-        _assert_same_weights(model, net, s)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        net = _torch_net(torch, weights)
+        opt = torch_optimizer(torch, net.parameters())
+        sched = None if scheduler is None else scheduler(torch, opt)
+        for s, idx in enumerate(batches[:steps]):
+            ours = step(model, X[idx], Y[idx])
+            theirs = _torch_step(torch, net, opt, X[idx], Y[idx], clip)
+            if sched is not None:
+                sched.step()
+            assert ours == pytest.approx(theirs, rel=RTOL), f"loss at step {s}"
+            _assert_same_weights(model, net, s)
+    finally:
+        torch.set_default_dtype(default_dtype)
     return model
 
 
@@ -134,6 +149,41 @@ TWINS = {
              lambda t, p: t.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-8)),
     "adam_defaults": (lambda: Adam(),
                       lambda t, p: t.optim.Adam(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)),
+    # Decoupled weight decay: equal to torch's L2 term for plain SGD, to AdamW for Adam.
+    "sgd_weight_decay": (lambda: SGD(0.1, weight_decay=0.05),
+                         lambda t, p: t.optim.SGD(p, lr=0.1, weight_decay=0.05)),
+    "adagrad": (lambda: Adagrad(0.05, initial_accumulator_value=0.2, epsilon=1e-6),
+                lambda t, p: t.optim.Adagrad(p, lr=0.05, initial_accumulator_value=0.2, eps=1e-6)),
+    "adagrad_defaults": (lambda: Adagrad(),
+                         lambda t, p: t.optim.Adagrad(p, lr=1e-3, initial_accumulator_value=0.1,
+                                                      eps=1e-7)),
+    "rmsprop_momentum": (lambda: RMSprop(0.01, rho=0.85, momentum=0.7),
+                         lambda t, p: t.optim.RMSprop(p, lr=0.01, alpha=0.85, eps=1e-7, momentum=0.7)),
+    "rmsprop_centered": (lambda: RMSprop(0.01, momentum=0.5, epsilon=1e-6, centered=True),
+                         lambda t, p: t.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6, momentum=0.5,
+                                                      centered=True)),
+    "adadelta": (lambda: Adadelta(0.5, rho=0.8, epsilon=1e-5),
+                 lambda t, p: t.optim.Adadelta(p, lr=0.5, rho=0.8, eps=1e-5)),
+    "adadelta_defaults": (lambda: Adadelta(),
+                          lambda t, p: t.optim.Adadelta(p, lr=1.0, rho=0.95, eps=1e-6)),
+    "adam_amsgrad": (lambda: Adam(0.02, beta_1=0.85, epsilon=1e-6, amsgrad=True),
+                     lambda t, p: t.optim.Adam(p, lr=0.02, betas=(0.85, 0.999), eps=1e-6, amsgrad=True)),
+    "adam_weight_decay": (lambda: Adam(0.02, weight_decay=0.1),
+                          lambda t, p: t.optim.AdamW(p, lr=0.02, eps=1e-8, weight_decay=0.1)),
+    "adamw": (lambda: AdamW(0.02, weight_decay=0.05, beta_1=0.8, beta_2=0.99, epsilon=1e-7),
+              lambda t, p: t.optim.AdamW(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)),
+    "adamw_defaults": (lambda: AdamW(),
+                       lambda t, p: t.optim.AdamW(p)),
+    "adamw_amsgrad": (lambda: AdamW(0.02, amsgrad=True),
+                      lambda t, p: t.optim.AdamW(p, lr=0.02, amsgrad=True)),
+    "nadam": (lambda: Nadam(0.01, beta_1=0.85, beta_2=0.99, epsilon=1e-6, momentum_decay=0.01),
+              lambda t, p: t.optim.NAdam(p, lr=0.01, betas=(0.85, 0.99), eps=1e-6,
+                                         momentum_decay=0.01)),
+    "nadam_defaults": (lambda: Nadam(),
+                       lambda t, p: t.optim.NAdam(p, lr=1e-3, eps=1e-7, momentum_decay=4e-3)),
+    "nadam_weight_decay": (lambda: Nadam(0.01, weight_decay=0.05),
+                           lambda t, p: t.optim.NAdam(p, lr=0.01, eps=1e-7, weight_decay=0.05,
+                                                      decoupled_weight_decay=True)),
 }
 
 
@@ -197,6 +247,164 @@ def test_schedule_matches_torch_lambda_lr(case64):
 
 
 # ---------------------------------------------------------------------------
+# Lion (not in torch): against the paper's rule written in NumPy on torch's parameters.
+
+
+class _NumpyLion:
+    """Chen et al. 2023, Algorithm 2, in NumPy: ``c = β1 m + (1-β1) g``,
+    ``θ ← θ - α (sign(c) + λ θ)``, ``m ← β2 m + (1-β2) g``; a torch optimizer's interface."""
+
+    def __init__(self, params, lr, beta_1=0.9, beta_2=0.99, weight_decay=0.0):
+        self.params = list(params)
+        self.lr = lr if callable(lr) else (lambda t: lr)
+        self.b1, self.b2, self.wd = beta_1, beta_2, weight_decay
+        self.m = [np.zeros(tuple(p.shape)) for p in self.params]
+        self.t = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        import torch
+
+        alpha = self.lr(self.t)
+        for p, m in zip(self.params, self.m):
+            g, theta = p.grad.numpy(), p.detach().numpy()
+            c = self.b1 * m + (1.0 - self.b1) * g
+            new = theta - alpha * (np.sign(c) + self.wd * theta)
+            m[...] = self.b2 * m + (1.0 - self.b2) * g
+            with torch.no_grad():
+                p.copy_(torch.from_numpy(new))
+        self.t += 1
+
+
+LION_TWINS = {
+    "defaults": (lambda: Lion(), lambda t, p: _NumpyLion(p, 1e-3)),
+    "tuned": (lambda: Lion(lambda t: 0.005 * 0.95**t, beta_1=0.8, beta_2=0.95, weight_decay=0.5),
+              lambda t, p: _NumpyLion(p, lambda s: 0.005 * 0.95**s, 0.8, 0.95, 0.5)),
+}
+
+
+@pytest.mark.parametrize("name", list(LION_TWINS))
+def test_lion_matches_the_papers_rule(case64, name):
+    ours, reference = LION_TWINS[name]
+    _run_against_torch(case64, ours(), reference)
+
+
+# ---------------------------------------------------------------------------
+# Gradient clipping: against torch.nn.utils and by hand.
+
+
+def _clip_recorder(clip_one):
+    """A torch clip callback that records, for each gradient at each step, whether it changed."""
+    record = []
+
+    def clip(torch, params):
+        before = [p.grad.clone() for p in params]
+        clip_one(torch, params)
+        record.extend(not torch.equal(b, p.grad) for b, p in zip(before, params))
+
+    return clip, record
+
+
+CLIP_TWINS = {
+    "global_clipnorm": (
+        lambda: SGD(0.1, momentum=0.9, global_clipnorm=0.5),
+        lambda t, p: t.optim.SGD(p, lr=0.1, momentum=0.9),
+        lambda t, ps: t.nn.utils.clip_grad_norm_(ps, 0.5),
+    ),
+    "clipnorm": (
+        lambda: Adam(0.02, clipnorm=0.3),
+        lambda t, p: t.optim.Adam(p, lr=0.02, eps=1e-8),
+        lambda t, ps: [t.nn.utils.clip_grad_norm_([q], 0.3) for q in ps],
+    ),
+    "clipvalue": (
+        lambda: RMSprop(0.01, clipvalue=0.1),
+        lambda t, p: t.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-7),
+        lambda t, ps: t.nn.utils.clip_grad_value_(ps, 0.1),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CLIP_TWINS))
+def test_clipping_matches_torch_nn_utils(case64, name):
+    ours, theirs, clip_one = CLIP_TWINS[name]
+    clip, clipped = _clip_recorder(clip_one)
+    _run_against_torch(case64, ours(), theirs, clip=clip)
+    assert any(clipped) and not all(clipped), "the threshold must clip some gradients, not all"
+
+
+def _clip_case_grads():
+    """Two gradients: ‖g1‖ = 5, ‖g2‖ = 12, global norm 13."""
+    return [np.array([3.0, -4.0]), np.array([[0.0, 12.0], [0.0, 0.0]])]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"clipnorm": 6.0}, lambda g1, g2: [g1, g2 * (6.0 / (12.0 + 1e-6))]),
+        ({"global_clipnorm": 6.5}, lambda g1, g2: [g * (6.5 / (13.0 + 1e-6)) for g in (g1, g2)]),
+        ({"global_clipnorm": 20.0}, lambda g1, g2: [g1, g2]),
+        ({"clipvalue": 3.5}, lambda g1, g2: [np.array([3.0, -3.5]), np.array([[0.0, 3.5], [0.0, 0.0]])]),
+    ],
+    ids=["clipnorm", "global_clipnorm", "global_clipnorm_inactive", "clipvalue"],
+)
+def test_clipping_by_hand_on_every_backend(case, kwargs, expected):
+    """SGD(1) from zero makes each parameter minus its clipped gradient; the caller's gradients
+    stay as they were, and the clipped ones stay on the gradients' backend, device and dtype."""
+    host = _clip_case_grads()
+    grads = [case.asarray(g) for g in host]
+    params = [case.asarray(np.zeros_like(g)) + 0.0 for g in host]
+    opt = SGD(1.0, **kwargs)
+    clipped = opt.clip_gradients(grads)
+    xp = case.resolve().xp
+    for c, g in zip(clipped, grads):
+        assert array_api_compat.array_namespace(c) is xp
+        assert array_api_compat.device(c) == array_api_compat.device(g) and c.dtype == g.dtype
+    opt.apply(params, grads)
+    for p, c, want in zip(params, clipped, expected(*host)):
+        case.assert_close(-case.to_numpy(p), want)
+        case.assert_close(case.to_numpy(c), want)
+    for g, original in zip(grads, host):
+        np.testing.assert_array_equal(case.to_numpy(g), original.astype(case.dtype))
+
+
+def test_clipnorm_leaves_a_gradient_below_the_threshold_exactly_as_it_was():
+    g = np.array([3.0, -4.0])
+    (clipped,) = SGD(clipnorm=5.0 + 2e-6).clip_gradients([g])
+    np.testing.assert_array_equal(clipped, g)
+    assert clipped is not g
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam",
+                                  "lion"])
+@pytest.mark.parametrize("clip", [{}, {"clipnorm": 0.1}, {"global_clipnorm": 0.1},
+                                  {"clipvalue": 0.1}], ids=["none", "clipnorm", "global", "value"])
+def test_apply_never_writes_into_the_gradients(name, clip):
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    originals = [g.copy() for g in grads]
+    opt = type(fx.optimizers.get(name))(**clip)
+    for _ in range(3):
+        opt.apply(params, grads)
+    for g, original in zip(grads, originals):
+        np.testing.assert_array_equal(g, original)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"clipnorm": 1.0, "global_clipnorm": 1.0}, {"clipnorm": 1.0, "clipvalue": 1.0},
+     {"clipvalue": 1.0, "global_clipnorm": 1.0}],
+    ids=["clipnorm+global_clipnorm", "clipnorm+clipvalue", "clipvalue+global_clipnorm"],
+)
+def test_two_clipping_arguments_raise(kwargs):
+    with pytest.raises(ValueError, match="only one of clipnorm, clipvalue and global_clipnorm"):
+        Adam(**kwargs)
+
+
+# ---------------------------------------------------------------------------
 # The custom optimizer of the Optimizer docstring, run as written.
 
 
@@ -238,8 +446,16 @@ PARABOLA_OPTIMIZERS = {
     "sgd": (lambda: SGD(0.1), 200),
     "sgd_momentum": (lambda: SGD(0.05, momentum=0.9), 300),
     "sgd_nesterov": (lambda: SGD(0.05, momentum=0.9, nesterov=True), 300),
-    "rmsprop": (lambda: RMSprop(lambda t: 0.05 / (1.0 + t / 20.0)), 800),
-    "adam": (lambda: Adam(0.05), 800),
+    "adagrad": (lambda: Adagrad(0.5), 100),
+    "rmsprop": (lambda: RMSprop(lambda t: 0.05 / (1.0 + t / 20.0)), 200),
+    "rmsprop_momentum_centered": (lambda: RMSprop(lambda t: 0.02 / (1.0 + t / 20.0), momentum=0.5,
+                                                  centered=True), 100),
+    "adadelta": (lambda: Adadelta(1.0, rho=0.9, epsilon=1e-4), 200),
+    "adam": (lambda: Adam(0.05), 300),
+    "adam_amsgrad": (lambda: Adam(0.05, amsgrad=True), 300),
+    "adamw": (lambda: AdamW(0.05, weight_decay=1e-4), 300),
+    "nadam": (lambda: Nadam(0.05), 200),
+    "lion": (lambda: Lion(lambda t: 0.1 * 0.98**t), 300),
 }
 
 
@@ -261,8 +477,16 @@ ROSENBROCK_OPTIMIZERS = {
     "sgd": (lambda: SGD(1e-3), 15000, 1e-2),
     "sgd_momentum": (lambda: SGD(1e-3, momentum=0.9), 4000, 1e-4),
     "sgd_nesterov": (lambda: SGD(1e-3, momentum=0.9, nesterov=True), 4000, 1e-4),
+    "adagrad": (lambda: Adagrad(0.5), 8000, 1e-2),
     "rmsprop": (lambda: RMSprop(lambda t: 1e-2 / (1.0 + t / 100.0)), 5000, 1e-2),
+    "rmsprop_momentum": (lambda: RMSprop(lambda t: 1e-3 / (1.0 + t / 100.0), momentum=0.9), 4000, 1e-4),
+    # Adadelta crawls along the valley and drifts back once ε dominates: a small ε, a decaying α.
+    "adadelta": (lambda: Adadelta(lambda t: 1.0 / (1.0 + t / 3000.0), rho=0.9, epsilon=1e-8), 8000, 1e-2),
     "adam": (lambda: Adam(2e-2), 4000, 1e-4),
+    "adam_amsgrad": (lambda: Adam(5e-2, amsgrad=True), 4000, 1e-4),
+    "adamw": (lambda: AdamW(2e-2, weight_decay=1e-5), 4000, 1e-3),  # the decay moves the minimum
+    "nadam": (lambda: Nadam(lambda t: 3e-2 / (1.0 + t / 1000.0)), 4000, 5e-3),
+    "lion": (lambda: Lion(lambda t: 3e-2 * 0.998**t), 4000, 1e-4),
 }
 
 
@@ -328,31 +552,52 @@ def test_learning_rate_can_be_changed_between_steps():
 # Bad hyperparameters and misuse.
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: SGD(momentum=1.5),
-        lambda: SGD(momentum=-0.1),
-        lambda: SGD(learning_rate=-0.1),
-        lambda: SGD(learning_rate=float("nan")),
-        lambda: SGD(learning_rate=float("inf")),
-        lambda: SGD(learning_rate="0.1"),
-        lambda: SGD(0.1, nesterov=True),
-        lambda: RMSprop(rho=1.0),
-        lambda: RMSprop(learning_rate=-1e-3),
-        lambda: Adam(beta_1=1.0),
-        lambda: Adam(beta_2=-0.5),
-        lambda: Adam(learning_rate=-1e-3),
-    ],
-    ids=[
-        "momentum_1.5", "momentum_negative", "lr_negative", "lr_nan", "lr_inf", "lr_string",
-        "nesterov_without_momentum", "rho_1", "rmsprop_lr_negative", "beta_1_is_1",
-        "beta_2_negative", "adam_lr_negative",
-    ],
-)
-def test_invalid_hyperparameters_raise_value_error(make):
-    with pytest.raises(ValueError):
+INVALID = {
+    "momentum_1.5": (lambda: SGD(momentum=1.5), "momentum"),
+    "momentum_negative": (lambda: SGD(momentum=-0.1), "momentum"),
+    "lr_negative": (lambda: SGD(learning_rate=-0.1), "learning_rate"),
+    "lr_nan": (lambda: SGD(learning_rate=float("nan")), "learning_rate"),
+    "lr_inf": (lambda: SGD(learning_rate=float("inf")), "learning_rate"),
+    "lr_string": (lambda: SGD(learning_rate="0.1"), "learning_rate"),
+    "nesterov_without_momentum": (lambda: SGD(0.1, nesterov=True), "nesterov"),
+    "rho_1": (lambda: RMSprop(rho=1.0), "rho"),
+    "rmsprop_momentum_1": (lambda: RMSprop(momentum=1.0), "momentum"),
+    "rmsprop_lr_negative": (lambda: RMSprop(learning_rate=-1e-3), "learning_rate"),
+    "beta_1_is_1": (lambda: Adam(beta_1=1.0), "beta_1"),
+    "beta_2_negative": (lambda: Adam(beta_2=-0.5), "beta_2"),
+    "adam_lr_negative": (lambda: Adam(learning_rate=-1e-3), "learning_rate"),
+    "adagrad_accumulator_negative": (lambda: Adagrad(initial_accumulator_value=-0.1),
+                                     "initial_accumulator_value"),
+    "adagrad_epsilon_negative": (lambda: Adagrad(epsilon=-1.0), "epsilon"),
+    "adadelta_rho_1": (lambda: Adadelta(rho=1.0), "rho"),
+    "adadelta_lr_nan": (lambda: Adadelta(learning_rate=float("nan")), "learning_rate"),
+    "adamw_decay_negative": (lambda: AdamW(weight_decay=-0.01), "weight_decay"),
+    "adamw_decay_none": (lambda: AdamW(weight_decay=None), "weight_decay"),
+    "adamw_beta_2_is_1": (lambda: AdamW(beta_2=1.0), "beta_2"),
+    "nadam_momentum_decay_negative": (lambda: Nadam(momentum_decay=-0.004), "momentum_decay"),
+    "nadam_beta_1_is_1": (lambda: Nadam(beta_1=1.0), "beta_1"),
+    "lion_beta_1_is_1": (lambda: Lion(beta_1=1.0), "beta_1"),
+    "lion_beta_2_negative": (lambda: Lion(beta_2=-0.1), "beta_2"),
+    "weight_decay_string": (lambda: SGD(weight_decay="0.1"), "weight_decay"),
+    "clipnorm_zero": (lambda: SGD(clipnorm=0.0), "clipnorm"),
+    "clipvalue_negative": (lambda: Adam(clipvalue=-1.0), "clipvalue"),
+    "global_clipnorm_nan": (lambda: Lion(global_clipnorm=float("nan")), "global_clipnorm"),
+    "global_clipnorm_bool": (lambda: Lion(global_clipnorm=True), "global_clipnorm"),
+}
+
+
+@pytest.mark.parametrize("name", list(INVALID))
+def test_invalid_hyperparameters_raise_value_error_naming_the_argument(name):
+    make, argument = INVALID[name]
+    with pytest.raises(ValueError, match=argument):
         make()
+
+
+def test_unknown_argument_raises_type_error():
+    with pytest.raises(TypeError, match="clip_norm"):
+        Adam(clip_norm=1.0)
+    with pytest.raises(TypeError, match="name must be a string"):
+        Adam(name=3)
 
 
 def test_setting_a_negative_learning_rate_raises():
@@ -364,7 +609,7 @@ def test_setting_a_negative_learning_rate_raises():
 def test_get_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match="nope") as info:
         fx.optimizers.get("nope")
-    for name in ("adam", "rmsprop", "sgd"):
+    for name in ("adadelta", "adagrad", "adam", "adamw", "lion", "nadam", "rmsprop", "sgd"):
         assert name in str(info.value)
 
 
@@ -375,7 +620,9 @@ def test_compile_unknown_optimizer_raises():
 
 
 @pytest.mark.parametrize(
-    ("identifier", "cls"), [("adam", Adam), ("Adam", Adam), ("sgd", SGD), ("rmsprop", RMSprop)]
+    ("identifier", "cls"),
+    [("adam", Adam), ("Adam", Adam), ("sgd", SGD), ("rmsprop", RMSprop), ("adagrad", Adagrad),
+     ("adadelta", Adadelta), ("AdamW", AdamW), ("nadam", Nadam), ("lion", Lion)],
 )
 def test_compile_accepts_an_optimizer_name(identifier, cls):
     X, Y, _ = _data()
@@ -496,7 +743,7 @@ def test_get_config_reports_hyperparameters():
 
 
 @pytest.mark.parametrize("epsilon", [-1e-8, float("nan"), float("inf")])
-@pytest.mark.parametrize("cls", [fx.optimizers.Adam, fx.optimizers.RMSprop])
+@pytest.mark.parametrize("cls", [Adam, RMSprop, Adagrad, Adadelta, AdamW, Nadam])
 def test_invalid_epsilon_raises(cls, epsilon):
     with pytest.raises(ValueError, match="epsilon must be a non-negative number"):
         cls(epsilon=epsilon)
@@ -509,3 +756,230 @@ def test_schedule_returning_a_bad_rate_raises_naming_the_step():
     opt.apply([param], [grad])
     with pytest.raises(ValueError, match="the schedule at step 2 must be a non-negative number"):
         opt.apply([param], [grad])
+
+
+# ---------------------------------------------------------------------------
+# Configs: every optimizer, with every argument away from its default.
+
+CONFIGURED = {
+    "sgd": lambda: SGD(0.05, momentum=0.8, nesterov=True, clipnorm=1.0, weight_decay=1e-3, name="my_sgd"),
+    "adagrad": lambda: Adagrad(0.02, initial_accumulator_value=0.3, epsilon=1e-6, clipvalue=0.5),
+    "rmsprop": lambda: RMSprop(0.003, rho=0.8, momentum=0.5, epsilon=1e-6, centered=True,
+                               global_clipnorm=2.0),
+    "adadelta": lambda: Adadelta(0.5, rho=0.9, epsilon=1e-7, weight_decay=0.01),
+    "adam": lambda: Adam(0.002, beta_1=0.8, beta_2=0.99, epsilon=1e-6, amsgrad=True, weight_decay=0.02),
+    "adamw": lambda: AdamW(0.002, weight_decay=0.05, beta_1=0.85, beta_2=0.98, epsilon=1e-7,
+                           amsgrad=True, clipnorm=3.0),
+    "nadam": lambda: Nadam(0.002, beta_1=0.8, beta_2=0.99, epsilon=1e-6, momentum_decay=0.01,
+                           weight_decay=0.01),
+    "lion": lambda: Lion(3e-4, beta_1=0.8, beta_2=0.95, weight_decay=0.1, global_clipnorm=1.0),
+}
+
+
+def test_the_registry_has_keras_names_for_every_configured_optimizer():
+    assert set(fx.optimizers.OPTIMIZERS) == set(CONFIGURED)
+    for name, make in CONFIGURED.items():
+        assert fx.optimizers.OPTIMIZERS[name] is type(make())
+
+
+def _constructor_arguments(cls) -> set:
+    """Every named argument of ``cls`` and of the base classes its ``**kwargs`` reach."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        names |= {n for n, p in params.items() if n != "self" and p.kind is not p.VAR_KEYWORD}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return names
+
+
+@pytest.mark.parametrize("name", list(CONFIGURED))
+def test_config_round_trip(name):
+    opt = CONFIGURED[name]()
+    config = opt.get_config()
+    assert set(config) == _constructor_arguments(type(opt))
+    assert json.loads(json.dumps(config)) == config
+    default = type(opt)().get_config()
+    base = _constructor_arguments(fx.optimizers.Optimizer) - {"learning_rate"}
+    assert all(config[k] != default[k] for k in set(config) - base), \
+        "each of the class's own hyperparameters should be away from its default"
+    rebuilt = type(opt).from_config(config)
+    assert type(rebuilt) is type(opt)
+    assert rebuilt.get_config() == config
+    assert rebuilt is not opt and repr(rebuilt) == repr(opt)
+
+
+class _HalvingSchedule:
+    """A schedule object as flexnet.schedules writes them: callable, with get_config."""
+
+    def __init__(self, initial_learning_rate, half_life):
+        self.initial_learning_rate, self.half_life = initial_learning_rate, half_life
+
+    def __call__(self, step):
+        return self.initial_learning_rate * 0.5 ** (step / self.half_life)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "half_life": self.half_life}
+
+
+def test_config_writes_a_schedule_as_a_dict_and_rebuilds_it_through_schedules_deserialize(monkeypatch):
+    seen = []
+
+    def deserialize(config):
+        seen.append(config)
+        return _HalvingSchedule(**config["config"])
+
+    monkeypatch.setattr(fx, "schedules", type("Schedules", (), {"deserialize": staticmethod(deserialize)}),
+                        raising=False)
+    config = Adam(_HalvingSchedule(0.1, 10)).get_config()
+    assert config["learning_rate"] == {
+        "class_name": "_HalvingSchedule", "config": {"initial_learning_rate": 0.1, "half_life": 10},
+    }
+    json.dumps(config)
+    rebuilt = Adam.from_config(config)
+    assert seen == [config["learning_rate"]]
+    rebuilt.iterations = 10
+    assert rebuilt.learning_rate == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("name", list(CONFIGURED))
+def test_config_round_trip_with_a_flexnet_schedule(name):
+    schedules = pytest.importorskip("flexnet.schedules")
+    opt = CONFIGURED[name]()
+    opt.learning_rate = schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.5)
+    config = json.loads(json.dumps(opt.get_config()))
+    assert config["learning_rate"] == schedules.serialize(opt._learning_rate)
+    rebuilt = type(opt).from_config(config)
+    assert isinstance(rebuilt._learning_rate, schedules.ExponentialDecay)
+    rebuilt.iterations = opt.iterations = 20
+    assert rebuilt.learning_rate == opt.learning_rate == pytest.approx(0.0025)
+
+
+def test_config_keeps_a_plain_function_as_learning_rate():
+    schedule = lambda t: 0.1 / (1 + t)  # noqa: E731
+    config = SGD(schedule).get_config()
+    assert config["learning_rate"] is schedule
+    assert SGD.from_config(config).learning_rate == 0.1
+
+
+# ---------------------------------------------------------------------------
+# A schedule with every optimizer; get_state/set_state continue the exact trajectory.
+
+
+def _toy_grads(xp, params, c):
+    """∇ of Σ (w - c)² + ¼ w⁴ for each parameter: a curved, non-quadratic bowl."""
+    return [2.0 * (w - ci) + w * w * w for w, ci in zip(params, c)]
+
+
+def _toy_problem(case):
+    rng = np.random.default_rng(7)
+    host = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    c = [case.asarray(rng.normal(size=h.shape)) for h in host]
+    return host, c
+
+
+@pytest.mark.parametrize("name", list(CONFIGURED))
+def test_schedule_works_with_every_optimizer(name):
+    """A callable learning rate gives the same steps as setting that rate by hand before each."""
+    schedule = lambda t: 0.05 * 0.7**t  # noqa: E731
+    scheduled, manual = CONFIGURED[name](), CONFIGURED[name]()
+    scheduled.learning_rate = schedule
+    xp = array_api_compat.array_namespace(np.zeros(1))
+    rng = np.random.default_rng(2)
+    c = [rng.normal(size=(3, 2)), rng.normal(size=2)]
+    a = [rng.normal(size=h.shape) for h in c]
+    b = [w.copy() for w in a]
+    for t in range(6):
+        manual.learning_rate = schedule(t)
+        assert scheduled.learning_rate == schedule(t)
+        scheduled.apply(a, _toy_grads(xp, a, c))
+        manual.apply(b, _toy_grads(xp, b, c))
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("name", list(CONFIGURED))
+def test_set_state_into_a_fresh_optimizer_continues_the_exact_trajectory(case, name):
+    host, c = _toy_problem(case)
+    xp = case.resolve().xp
+    first = CONFIGURED[name]()
+    first.learning_rate = lambda t: 0.05 / (1.0 + 0.3 * t)  # the step count matters too
+    params = [case.asarray(h) + 0.0 for h in host]
+    for _ in range(5):
+        first.apply(params, _toy_grads(xp, params, c))
+    snapshot = first.get_state()
+    kept = copy.deepcopy(snapshot)
+    at_snapshot = [case.to_numpy(p) for p in params]
+    for _ in range(5):
+        first.apply(params, _toy_grads(xp, params, c))
+
+    second = type(first).from_config(first.get_config())
+    resumed = [case.asarray(h) + 0.0 for h in at_snapshot]
+    second.set_state(snapshot, resumed)
+    assert second.iterations == 5
+    for _ in range(5):
+        second.apply(resumed, _toy_grads(xp, resumed, c))
+    assert second.iterations == first.iterations == 10
+    for ours, theirs in zip(resumed, params):
+        np.testing.assert_array_equal(case.to_numpy(ours), case.to_numpy(theirs))
+    # The snapshot is host NumPy, and training after set_state never wrote into it.
+    leaves = []
+    fx.optimizers._tree_map(leaves.append, snapshot["state"])
+    assert leaves and all(isinstance(a, np.ndarray) for a in leaves)
+    kept_leaves = []
+    fx.optimizers._tree_map(kept_leaves.append, kept["state"])
+    for a, b in zip(leaves, kept_leaves):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("backend", "device"), [("array_api_strict", "device1"), ("array_api_strict", "no_float64"),
+                            ("torch", "cpu")],
+)
+def test_set_state_puts_the_state_on_the_params_backend_device_and_dtype(backend, device):
+    pytest.importorskip(backend)
+    source = Adam(0.01, amsgrad=True)
+    host = [np.ones((3, 2)), np.ones(2)]
+    params = [h.copy() for h in host]
+    source.apply(params, [0.5 * h for h in host])
+    target = fx.Backend.resolve(backend, device)
+    moved = [target.from_numpy(h, "float32") + 0.0 for h in host]
+    opt = Adam(0.01, amsgrad=True)
+    opt.set_state(source.get_state(), moved)
+    for state in opt.state:
+        for array in state.values():
+            assert array_api_compat.array_namespace(array) is target.xp
+            assert array_api_compat.device(array) == target.device
+            assert array.dtype == target.xp.float32
+    opt.apply(moved, [0.5 * p for p in moved])
+    assert opt.iterations == 2
+
+
+def test_get_state_of_an_unused_optimizer_and_its_restore():
+    opt = Nadam()
+    assert opt.get_state() == {"iterations": 0, "state": None}
+    opt.set_state({"iterations": 0, "state": None}, [np.zeros(2)])
+    assert opt.state is None and opt.iterations == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "params", "match"),
+    [
+        ({"iterations": 1}, [np.zeros(2)], "keys 'iterations' and 'state'"),
+        ({"iterations": -1, "state": None}, [np.zeros(2)], "non-negative integer"),
+        ({"iterations": 1.5, "state": None}, [np.zeros(2)], "non-negative integer"),
+        ({"iterations": 1, "state": [{"m": np.zeros(2), "v": np.zeros(2)}]}, [np.zeros(2)] * 2,
+         "for 1 parameters but 2 were given"),
+        ({"iterations": 1, "state": [{"m": np.zeros(3), "v": np.zeros(3)}]}, [np.zeros(2)],
+         "parameter 0"),
+        ({"iterations": 1, "state": [{"velocity": np.zeros(2)}]}, [np.zeros(2)], "'m'"),
+    ],
+    ids=["missing_key", "negative_iterations", "float_iterations", "count", "shape", "other_optimizer"],
+)
+def test_set_state_rejects_a_state_that_does_not_fit(state, params, match):
+    with pytest.raises(ValueError, match=match):
+        Adam().set_state(state, params)
