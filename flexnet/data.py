@@ -19,6 +19,7 @@ __all__ = [
     "StandardScaler",
     "Standardizer",
     "batches",
+    "validation_cut",
     "num_batches",
     "one_hot",
     "split_validation",
@@ -149,19 +150,24 @@ def _permutation_like(a, perm: np.ndarray):
 # Splits.
 
 
-def split_validation(x, y, validation_split: float):
-    """Split off the last ``validation_split`` fraction of the samples, as Keras does
-    (before any shuffling). Returns ``(x_train, y_train), (x_val, y_val)``."""
+def validation_cut(n: int, validation_split: float) -> int:
+    """Where Keras's ``validation_split`` cuts ``n`` samples: training gets ``[0, cut)``,
+    validation ``[cut, n)`` (the last fraction, taken before any shuffling)."""
     if isinstance(validation_split, bool) or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    n = x.shape[0]
     n_val = int(math.floor(n * validation_split))
     if n_val == 0 or n_val == n:
         raise ValueError(
             f"validation_split={validation_split} of {n} samples leaves "
             f"{n - n_val} for training and {n_val} for validation; both must be non-empty"
         )
-    cut = n - n_val
+    return n - n_val
+
+
+def split_validation(x, y, validation_split: float):
+    """Split off the last ``validation_split`` fraction of the samples, as Keras does
+    (before any shuffling). Returns ``(x_train, y_train), (x_val, y_val)``."""
+    cut = validation_cut(x.shape[0], validation_split)
     return (x[:cut, ...], y[:cut, ...]), (x[cut:, ...], y[cut:, ...])
 
 

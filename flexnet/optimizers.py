@@ -290,9 +290,22 @@ class Optimizer(ABC):
         for i, (param, grad) in enumerate(zip(params, grads)):
             if decay is not None:
                 param *= decay  # θ ← (1 - α λ) θ, as torch.optim.AdamW
-            delta, self.state[i] = self.update(grad, self.state[i], param)
-            param += delta
+            self._step(i, param, grad)
         self.iterations += 1
+
+    def _scratch(self, i: int, like):
+        """A reusable scratch array shaped like parameter ``i`` (for fused NumPy kernels)."""
+        buffers = self.__dict__.setdefault("_scratch_buffers", {})
+        buf = buffers.get(i)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = buffers[i] = np.empty_like(like)
+        return buf
+
+    def _step(self, i: int, param, grad) -> None:
+        """Update parameter ``i`` in place: ``param += update(...)``. Built-in optimizers may
+        override it with a fused kernel for one backend; the result must be the same."""
+        delta, self.state[i] = self.update(grad, self.state[i], param)
+        param += delta
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras spelling of :meth:`apply`: ``apply_gradients(zip(grads, weights))``."""
@@ -683,6 +696,32 @@ class Adam(Optimizer):
         delta = m * (-self.learning_rate / (1.0 - b1**t))
         delta /= denom
         return delta, state
+
+    def _step(self, i, param, grad):
+        if type(param) is not np.ndarray or self.amsgrad:
+            return super()._step(i, param, grad)
+        # NumPy: the same update in 10 passes into one scratch array, with no temporaries
+        # (each large temporary is a fresh allocation, often with page faults).
+        state = self.state[i]
+        m, v = state["m"], state["v"]
+        s = self._scratch(i, param)
+        t = self.iterations + 1
+        b1, b2 = self.beta_1, self.beta_2
+        c2 = math.sqrt(1.0 - b2**t)
+        # α m̂ / (√v̂ + ε) = (α √(1-β2ᵗ) / (1-β1ᵗ)) m / (√v + ε √(1-β2ᵗ))
+        step = -self.learning_rate * c2 / (1.0 - b1**t)
+        m *= b1
+        np.multiply(grad, 1.0 - b1, out=s)
+        m += s
+        v *= b2
+        np.multiply(grad, grad, out=s)
+        s *= 1.0 - b2
+        v += s
+        np.sqrt(v, out=s)
+        s += self.epsilon * c2
+        np.divide(m, s, out=s)
+        s *= step
+        param += s
 
     def get_config(self):
         return {

@@ -485,3 +485,96 @@ def test_labels_and_shuffles_use_the_devices_index_dtype():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=0)
     assert np.all(np.isfinite(history.history["val_loss"]))
+
+
+# ---------------------------------------------------------------------------
+# Sample and class weights, schedules in the history, compute_gradients and moving statistics.
+
+
+def _weighted_problem():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(24, 3))
+    y = (rng.random(24) > 0.5).astype(np.float64)
+    w = rng.random(24) * 2
+    return x, y, w
+
+
+def test_sample_weight_scales_each_loss_term_as_keras(case):
+    x, y, w = _weighted_problem()
+    model = case.model([Dense(1, input_dim=3, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    P = np.clip(model.predict(x)[:, 0].astype(np.float64), 1e-7, 1 - 1e-7)
+    per_sample = -(y * np.log(P) + (1 - y) * np.log(1 - P))
+    expected = (w * per_sample).sum() / len(y)  # Keras divides by n, not by Σw
+    got = model.evaluate(x, y, sample_weight=w, batch_size=5)
+    np.testing.assert_allclose(got, expected, rtol=10 * case.rtol)
+
+
+def test_sample_weight_gradients_match_torch(case64):
+    torch = pytest.importorskip("torch")
+    x, y, w = _weighted_problem()
+    model = case64.model([Dense(4, input_dim=3, activation="tanh"), Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    loss, grads = model.compute_gradients(x, y, sample_weight=w)
+    K1, b1, K2, b2 = (torch.tensor(a, requires_grad=True) for a in model.get_weights())
+    P = torch.sigmoid(torch.tanh(torch.tensor(x) @ K1 + b1) @ K2 + b2)[:, 0]
+    ref = torch.nn.functional.binary_cross_entropy(P, torch.tensor(y), weight=torch.tensor(w),
+                                                   reduction="sum") / len(y)
+    ref.backward()
+    np.testing.assert_allclose(float(loss), ref.item(), rtol=1e-10)
+    for g, r in zip(grads, (K1, b1, K2, b2)):
+        np.testing.assert_allclose(case64.to_numpy(g), r.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+def test_class_weight_equals_the_matching_sample_weight(case):
+    x, y, _ = _weighted_problem()
+    results = []
+    for kwargs in ({"class_weight": {0: 1.0, 1: 3.0}}, {"sample_weight": np.where(y > 0.5, 3.0, 1.0)}):
+        fx.utils.set_random_seed(4)
+        model = case.model([Dense(2, input_dim=3, activation="tanh"), Dense(1, activation="sigmoid")])
+        model.compile(optimizer=fx.optimizers.SGD(0.1), loss="binary_crossentropy",
+                      metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False, **kwargs)
+        results.append((history.history["loss"], model.get_weights()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=10 * case.rtol)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=10 * case.rtol, atol=10 * case.rtol)
+
+
+def test_sample_weight_follows_validation_split_and_bad_weights():
+    x, y, w = _weighted_problem()
+    model = fx.Sequential([Dense(1, input_dim=3, activation="sigmoid")], dtype="float64")
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    history = model.fit(x, y, sample_weight=w, validation_split=0.25, epochs=1, verbose=0,
+                        shuffle=False)
+    expected = model.evaluate(x[18:], y[18:], sample_weight=w[18:])
+    np.testing.assert_allclose(history.history["val_loss"][0], expected, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"shape \(24,\), one weight per sample, got \(23,\)"):
+        model.fit(x, y, sample_weight=w[:-1], verbose=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        model.fit(x, y, sample_weight=-w, verbose=0)
+    with pytest.raises(TypeError, match="class_weight"):
+        model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
+
+
+def test_schedule_rate_is_in_the_history():
+    x, y, _ = _weighted_problem()
+    schedule = fx.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.5)
+    model = fx.Sequential([Dense(1, input_dim=3, activation="sigmoid")])
+    model.compile(optimizer=fx.optimizers.SGD(schedule), loss="binary_crossentropy")
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0)  # 3 steps per epoch
+    np.testing.assert_allclose(history.history["learning_rate"], [0.05, 0.025, 0.0125])
+
+
+def test_compute_gradients_puts_moving_statistics_back(case):
+    from flexnet.layers import BatchNormalization
+
+    x, y, _ = _weighted_problem()
+    model = case.model([Dense(4, input_dim=3), BatchNormalization(), Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    before = model.get_weights()
+    model.compute_gradients(x, y, training=True)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x, y, epochs=1, verbose=0)  # while fit does move them
+    assert not np.array_equal(before[-3], model.get_weights()[-3])  # moving_mean

@@ -952,15 +952,7 @@ def _split(x, y, sample_weight, validation_split: float):
         return _as_array(v, "x")
 
     n = first(x).shape[0]
-    if isinstance(validation_split, bool) or not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    n_val = int(np.floor(n * validation_split))
-    if n_val == 0 or n_val == n:
-        raise ValueError(
-            f"validation_split={validation_split} of {n} samples leaves "
-            f"{n - n_val} for training and {n_val} for validation; both must be non-empty"
-        )
-    cut = n - n_val
+    cut = data.validation_cut(n, validation_split)
 
     def part(v, sl):
         if v is None:
