@@ -187,7 +187,14 @@ class Model(ABC):
             )
 
     def _flat_layers(self) -> list[Layer]:
-        """Every layer that owns weights, nested models expanded, each layer once."""
+        """Every layer that owns weights, nested models expanded, each layer once.
+
+        Cached (the training loop asks twice per step); a Sequential's ``add`` changes
+        ``len(layers)``, which renews the cache.
+        """
+        cached = self.__dict__.get("_flat_cache")
+        if cached is not None and cached[0] == len(self.layers):
+            return cached[1]
         out, seen = [], set()
         for layer in self.layers:
             inner = layer._flat_layers() if isinstance(layer, Model) else [layer]
@@ -195,6 +202,7 @@ class Model(ABC):
                 if id(item) not in seen:
                     seen.add(id(item))
                     out.append(item)
+        self._flat_cache = (len(self.layers), out)
         return out
 
     def _nested_models(self) -> list:
@@ -250,6 +258,18 @@ class Model(ABC):
         """Load weights written by :meth:`save_weights` (or a whole-model file), checking
         every shape before changing anything."""
         saving.load_weights(self, filepath)
+
+    def save(self, filepath) -> None:
+        """Write the whole model to one file, atomically: its config, weights, compile
+        settings and optimizer state. :func:`flexnet.models.load_model` rebuilds it on any
+        backend, and ``fit`` on the loaded model continues the run exactly.
+
+        Raises:
+            ValueError: the model is not built.
+            TypeError: part of the config cannot be written (e.g. a learning rate given
+                as a plain function rather than a schedule).
+        """
+        saving.save_model(self, filepath)
 
     def summary(self, print_fn=None) -> None:
         """Print Keras's table of layers, output shapes and parameter counts."""
@@ -357,6 +377,8 @@ class Model(ABC):
         self._heads = heads
         self.metrics = [m for h in heads for m in h.metrics]
         flat = self._flat_layers()
+        self._has_activity = any(layer.activity_regularizer is not None for layer in flat)
+        self._mean_reduced = all(h.loss.reduction == "sum_over_batch_size" for h in heads)
         self._regularized = [layer for layer in flat if layer.regularizers]
         self._constrained = [layer for layer in flat if layer.constraints]
 
@@ -560,7 +582,7 @@ class Model(ABC):
         for layer in self._regularized:
             term = layer.regularization_loss()
             total = term if total is None else total + term
-        for regularizer, Y in self._activity_terms():
+        for regularizer, Y in self._activity_terms() if self._has_activity else ():
             term = regularizer.penalty(self.backend.xp, Y) * (1.0 / n)
             total = term if total is None else total + term
         return total
@@ -660,16 +682,14 @@ class Model(ABC):
     def _accumulate(self, totals, L, Ls, n: int):
         """Running sums of per-sample losses (each loss is reduced over a batch of ``n``)."""
         heads = self._heads
-        factor = n if all(h.loss.reduction == "sum_over_batch_size" for h in heads) else 1
-        new = [L * float(factor)]
+        new = [L * float(n) if self._mean_reduced else L]
         if Ls is not None:
             new += [Lk * (1.0 / h.loss.scale(n)) for Lk, h in zip(Ls, heads)]
         return new if totals is None else [t + v for t, v in zip(totals, new)]
 
     def _epoch_logs(self, totals, n: int, prefix: str = "") -> dict:
         heads = self._heads
-        mean = all(h.loss.reduction == "sum_over_batch_size" for h in heads)
-        logs = {prefix + "loss": float(totals[0]) / (n if mean else 1)}
+        logs = {prefix + "loss": float(totals[0]) / (n if self._mean_reduced else 1)}
         for head, total in zip(heads, totals[1:]):
             logs[f"{prefix}{head.name}_loss"] = float(total) * head.loss.scale(n)
         multi = len(heads) > 1
@@ -891,7 +911,18 @@ class Model(ABC):
         return self._outputs([self._forward(Xs, training)], was_host)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "layers": [layer.get_config() for layer in self.layers]}
+        """The model's architecture as JSON data (see :meth:`from_config`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no get_config()")
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None, *, backend=None,
+                    device=None, dtype=None):
+        """A new functional model from :meth:`Functional.get_config`'s dict (Keras's
+        ``Model.from_config``); ``Sequential.from_config`` reads Sequential configs."""
+        from flexnet.models.functional import Functional
+
+        return Functional.from_config(config, custom_objects, backend=backend, device=device,
+                                      dtype=dtype)
 
     # ------------------------------------------------------------------
     # A model used as a layer of another model.
