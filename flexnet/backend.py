@@ -117,6 +117,8 @@ def _cupy_device(xp, device):
     if isinstance(device, cupy.cuda.Device):
         return device
     if isinstance(device, str):
+        if device.isdigit():  # FLEXNET_BACKEND=cupy:1
+            return cupy.cuda.Device(int(device))
         kind, _, index = device.partition(":")
         if kind not in ("cuda", "gpu") or not (index or "0").isdigit():
             raise ValueError(f"cupy devices are written 'cuda:N' or N, got {device!r}")
