@@ -598,3 +598,53 @@ def test_lambda_callback_without_batch_hooks_is_skipped_at_every_batch():
     both = LambdaCallback(on_train_batch_end=lambda batch, logs: None)
     cbs = CallbackList([only_epochs, both], FakeModel(), {})
     assert cbs._batch_begin == [] and cbs._batch_end == [both]
+
+
+# -- History.plot ---------------------------------------------------------
+def test_history_plot_draws_one_axis_per_quantity_with_its_val_twin():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = _xor()
+    model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
+    model.compile(optimizer=fx.optimizers.SGD(fx.schedules.ExponentialDecay(0.1, 1, 0.9)),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=3, verbose=0, validation_data=(x, y))
+    fig, axes = history.plot(title="xor")
+    try:
+        assert [ax.get_title() for ax in axes] == ["loss", "accuracy", "learning_rate"]
+        loss_ax = axes[0]
+        assert [line.get_label() for line in loss_ax.get_lines()] == ["loss", "val_loss"]
+        assert list(loss_ax.get_lines()[0].get_xdata()) == [1, 2, 3]  # epochs counted from 1
+        assert list(loss_ax.get_lines()[1].get_ydata()) == history.history["val_loss"]
+        assert loss_ax.get_lines()[1].get_linestyle() == "--"
+        assert [line.get_label() for line in axes[2].get_lines()] == ["learning_rate"]
+        assert fig.get_suptitle() == "xor"
+        assert len(fig.axes) == 3  # no empty axes left over
+    finally:
+        plt.close(fig)
+
+    fig, ax = plt.subplots()
+    try:
+        same_fig, axes = history.plot("accuracy", axes=ax)
+        assert same_fig is fig and axes == [ax]
+        assert [line.get_label() for line in ax.get_lines()] == ["accuracy", "val_accuracy"]
+        with pytest.raises(ValueError, match="no \\['mae'\\] in the history"):
+            history.plot(["loss", "mae"])
+        with pytest.raises(ValueError, match="got 1 axes for 2 quantities"):
+            history.plot(["loss", "accuracy"], axes=[ax])
+    finally:
+        plt.close(fig)
+
+
+def test_history_plot_needs_epochs_and_matplotlib(monkeypatch):
+    with pytest.raises(ValueError, match="the history is empty"):
+        fx.callbacks.History().plot()
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)  # import fails as if not installed
+    history = fx.callbacks.History()
+    history.on_epoch_end(0, {"loss": 1.0})
+    with pytest.raises(ImportError, match="History.plot\\(\\) needs matplotlib"):
+        history.plot()

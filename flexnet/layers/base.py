@@ -298,12 +298,20 @@ class Layer(ABC):
             store[key] = self.backend.from_numpy(host)
 
     def get_config(self) -> dict:
+        """The constructor arguments, JSON-serializable: ``cls.from_config(config)`` rebuilds
+        an equivalent (unbuilt) layer. Subclasses with arguments of their own add them to
+        ``super().get_config()``."""
         config = {"name": self.name, "trainable": self.trainable}
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        """A new, unbuilt layer from :meth:`get_config`'s dict: ``cls(**config)``."""
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"

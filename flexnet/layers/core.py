@@ -140,10 +140,11 @@ class Activation(Layer):
 
     Args:
         activation: name or :class:`~flexnet.activations.ActivationFunction`.
+        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
     """
 
-    def __init__(self, activation, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, activation, name=None, input_shape=None, **kwargs):
+        super().__init__(name=name, input_shape=input_shape, **kwargs)
         self.activation = activations.get(activation)
         self.Z = self.Y = None
 
@@ -172,10 +173,11 @@ class Dropout(Layer):
 
     Args:
         rate: fraction of inputs to drop, in ``[0, 1)``.
+        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
     """
 
-    def __init__(self, rate: float, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, rate: float, name=None, input_shape=None, **kwargs):
+        super().__init__(name=name, input_shape=input_shape, **kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
@@ -197,10 +199,14 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``."""
+    """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``.
 
-    def __init__(self, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    Args:
+        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
+    """
+
+    def __init__(self, name=None, input_shape=None, **kwargs):
+        super().__init__(name=name, input_shape=input_shape, **kwargs)
         self.X_shape = None
 
     def compute_output_shape(self, input_shape):

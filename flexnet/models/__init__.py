@@ -9,5 +9,6 @@ graph of layers with several inputs and outputs.
 from flexnet.models.functional import Functional
 from flexnet.models.model import Model
 from flexnet.models.sequential import Sequential
+from flexnet.saving import load_model, save_model
 
-__all__ = ["Functional", "Model", "Sequential"]
+__all__ = ["Functional", "Model", "Sequential", "load_model", "save_model"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexnet import saving
 from flexnet.layers import Layer
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import Node, SymbolicTensor
@@ -320,6 +321,86 @@ class Functional(Model):
         if not input_grads:
             return None
         return [g[slot] for slot in self._input_slots]
+
+    # -- config ------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The graph as Keras writes it, JSON data that :meth:`from_config` rebuilds::
+
+            {"name": ..., "layers": [{"class_name", "config", "name",
+                                      "inbound_nodes": [[[layer_name, node_index, 0], ...], ...]}],
+             "input_layers": [[name, 0, 0], ...], "output_layers": [[name, node_index, 0], ...]}
+
+        Each layer is listed once; each of its calls in this model is a node (a shared
+        layer has several), numbered among its calls in this model; a node lists the
+        tensors it was called on. A nested model appears with its own config.
+        """
+        nodes = [t.node for t in self.inputs] + [step.node for step in self._plan]
+        in_graph = {id(node) for node in nodes}
+        local: dict[int, int] = {}
+        for op in self.layers:
+            mine = [node for node in op._nodes if id(node) in in_graph]
+            local.update({id(node): k for k, node in enumerate(mine)})
+
+        def ref(t):
+            return [t.node.operation.name, local[id(t.node)], 0]
+
+        layers = []
+        for op in self.layers:
+            calls = [] if isinstance(op, InputLayer) else [
+                [ref(t) for t in node.inputs] for node in op._nodes if id(node) in in_graph]
+            layers.append({**saving.serialize_layer(op), "name": op.name, "inbound_nodes": calls})
+        return {"name": self.name, "layers": layers, "input_layers": [ref(t) for t in self.inputs],
+                "output_layers": [ref(t) for t in self.outputs]}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None, *, backend=None,
+                    device=None, dtype=None) -> Functional:
+        """A new model from :meth:`get_config`'s dict: makes the layers, then calls each on the
+        tensors its nodes name, in an order where every input exists.
+
+        Args:
+            config: the dict.
+            custom_objects: class name -> class, for user classes that are not registered.
+            backend, device, dtype: where the model is built (see :class:`Model`).
+
+        Raises:
+            ValueError: the config is malformed, names an unknown class or a layer that is
+                not listed, or has a cycle; it is checked whole before any layer is made.
+        """
+        custom_objects = saving.check_model_config(cls, config, custom_objects)
+        entries = config["layers"]
+        ops = {}
+        for entry in entries:
+            spec = {"class_name": entry["class_name"], "config": {**entry["config"], "name": entry["name"]}}
+            op_cls = saving.check_layer_spec(spec, custom_objects, f"layer {entry['name']!r}")
+            ops[entry["name"]] = saving.build_layer(op_cls, spec, custom_objects, backend=backend,
+                                                    device=device, dtype=dtype, where="layer")
+        tensors = {(name, 0): op.output for name, op in ops.items() if isinstance(op, InputLayer)}
+        done = {e["name"]: 0 for e in entries if not isinstance(ops[e["name"]], InputLayer)}
+        progress = True
+        while progress:  # the config was checked: every node becomes computable
+            progress = False
+            for entry in entries:
+                name, calls = entry["name"], entry["inbound_nodes"]
+                while name in done and done[name] < len(calls) and all(
+                        (r[0], r[1]) in tensors for r in calls[done[name]]):
+                    op = ops[name]
+                    args = [tensors[(r[0], r[1])] for r in calls[done[name]]]
+                    as_list = len(args) > 1 or getattr(op, "accepts_list", False)
+                    try:
+                        out = op(args if as_list else args[0])
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"model config {config.get('name')!r}: calling layer {name!r} "
+                                         f"on tensors of shapes {[t.shape for t in args]}: {exc}") from None
+                    tensors[(name, done[name])] = out
+                    done[name] += 1
+                    progress = True
+
+        def pick(refs):
+            return [tensors[(r[0], r[1])] for r in refs]
+
+        return cls(inputs=pick(config["input_layers"]), outputs=pick(config["output_layers"]),
+                   name=config.get("name"), backend=backend, device=device, dtype=dtype)
 
     def _setup_as_layer(self, input_shape, outer) -> tuple:
         if self.backend != outer.backend and self.dtype == outer.dtype:

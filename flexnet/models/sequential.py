@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flexnet import saving
 from flexnet.layers import Layer, normalize_shape
 from flexnet.models.model import Model
 
@@ -112,6 +113,41 @@ class Sequential(Model):
 
     def _lazy_build_shape(self, input_shape) -> None:
         self.build(tuple(input_shape))
+
+    # -- config ---------------------------------------------------------------
+    def get_config(self) -> dict:
+        """``{"name", "layers": [{"class_name", "config"}, ...], "build_input_shape"}`` (the
+        last once built), JSON data that :meth:`from_config` rebuilds."""
+        config = {"name": self.name, "layers": [saving.serialize_layer(layer) for layer in self.layers]}
+        if self.built:
+            config["build_input_shape"] = list(self.input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None, *, backend=None,
+                    device=None, dtype=None) -> Sequential:
+        """A new model (built if the config has an input shape) from :meth:`get_config`'s dict.
+
+        Args:
+            config: the dict.
+            custom_objects: class name -> class, for user classes that are not registered.
+            backend, device, dtype: where the model is built (see :class:`Model`).
+
+        Raises:
+            ValueError: the config is malformed or names an unknown class; it is checked
+                whole before any layer is made.
+        """
+        custom_objects = saving.check_model_config(cls, config, custom_objects)
+        layers = []
+        for i, spec in enumerate(config["layers"]):
+            layer_cls = saving.check_layer_spec(spec, custom_objects, f"layer {i}")
+            layers.append(saving.build_layer(layer_cls, spec, custom_objects, backend=backend,
+                                             device=device, dtype=dtype, where=f"layer {i}"))
+        model = cls(layers, name=config.get("name"), backend=backend, device=device, dtype=dtype)
+        shape = config.get("build_input_shape")
+        if shape is not None and not model.built:
+            model.build(tuple(shape))
+        return model
 
     def _lazy_build(self, X) -> None:
         if not self.layers:
