@@ -578,3 +578,10 @@ def test_compute_gradients_puts_moving_statistics_back(case):
         np.testing.assert_array_equal(a, b)
     model.fit(x, y, epochs=1, verbose=0)  # while fit does move them
     assert not np.array_equal(before[-3], model.get_weights()[-3])  # moving_mean
+
+
+def test_sequential_takes_an_input_first_as_keras_3():
+    model = fx.Sequential([fx.layers.Input(shape=(5,)), Dense(3), Dense(1)])
+    assert model.built and model.input_shape == (None, 5) and len(model.layers) == 2
+    with pytest.raises(ValueError, match="Input can only come first"):
+        model.add(fx.layers.Input(shape=(3,)))

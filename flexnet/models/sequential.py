@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flexnet import saving
 from flexnet.layers import Layer, normalize_shape
+from flexnet.layers.input_layer import InputLayer
+from flexnet.layers.node import SymbolicTensor
 from flexnet.models.model import Model
 
 __all__ = ["Sequential"]
@@ -34,6 +36,7 @@ class Sequential(Model):
                  device=None):
         super().__init__(name or "sequential", dtype=dtype, backend=backend, device=device)
         self.layers: list[Layer] = []
+        self._declared_input: tuple | None = None  # from an Input given first
         for layer in layers or []:
             self.add(layer)
 
@@ -56,7 +59,16 @@ class Sequential(Model):
 
     def add(self, layer: Layer) -> None:
         """Append a layer (built at once if the model already is, or if it is the
-        first layer and declares its input shape)."""
+        first layer and declares its input shape).
+
+        As in Keras 3, the first entry may be ``fx.layers.Input(shape=...)``: it declares
+        the input shape and adds no layer.
+        """
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.node.operation, InputLayer):
+            if self.layers or self.built:
+                raise ValueError("an Input can only come first in a Sequential model")
+            self._declared_input = layer.shape
+            return
         if not isinstance(layer, (Layer, Model)):
             raise TypeError(f"Sequential takes Layer objects, got {type(layer).__name__}")
         if isinstance(layer, Model) and not layer._single_io():
@@ -88,6 +100,8 @@ class Sequential(Model):
             self.build(layer.input_shapes[0])
         elif len(self.layers) == 1 and declared is not None:
             self.build((None, *declared))
+        elif len(self.layers) == 1 and self._declared_input is not None:
+            self.build(self._declared_input)
 
     def build(self, input_shape=None) -> None:
         """Build every layer for inputs of ``input_shape`` = ``(None, features...)``.
@@ -99,6 +113,8 @@ class Sequential(Model):
         if input_shape is None:
             first = self.layers[0]
             declared = first.input_shapes[0][1:] if isinstance(first, Model) else first.input_shape
+            if declared is None and self._declared_input is not None:
+                declared = self._declared_input[1:]
             if declared is None:
                 raise ValueError("build() needs an input shape such as (None, 30)")
             input_shape = (None, *declared)
