@@ -287,11 +287,16 @@ class Optimizer(ABC):
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
             grads = self.clip_gradients(grads)
         decay = 1.0 - self.learning_rate * self.weight_decay if self.weight_decay else None
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            if decay is not None:
+        if decay is not None:
+            for param in params:
                 param *= decay  # θ ← (1 - α λ) θ, as torch.optim.AdamW
-            self._step(i, param, grad)
+        self._update_all(params, grads)
         self.iterations += 1
+
+    def _update_all(self, params: list, grads: list) -> None:
+        """Update every parameter in place; built-in optimizers may batch small ones."""
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            self._step(i, param, grad)
 
     def _scratch(self, i: int, like):
         """A reusable scratch array shaped like parameter ``i`` (for fused NumPy kernels)."""
@@ -697,31 +702,82 @@ class Adam(Optimizer):
         delta /= denom
         return delta, state
 
-    def _step(self, i, param, grad):
-        if type(param) is not np.ndarray or self.amsgrad:
-            return super()._step(i, param, grad)
-        # NumPy: the same update in 10 passes into one scratch array, with no temporaries
-        # (each large temporary is a fresh allocation, often with page faults).
-        state = self.state[i]
-        m, v = state["m"], state["v"]
-        s = self._scratch(i, param)
+    # -- NumPy: the same update as ``update``, fused -----------------------------------------
+    #: parameters up to this many entries are updated together, as one flat array
+    GROUP_SIZE = 16384
+
+    def _update_all(self, params, grads):
+        if self.amsgrad or not params or type(params[0]) is not np.ndarray:
+            return super()._update_all(params, grads)
+        small = self._small_group(params)
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            if param.size > self.GROUP_SIZE:
+                self._numpy_step(grad, self.state[i]["m"], self.state[i]["v"],
+                                 self._scratch(i, param))
+                param += self._scratch(i, param)
+        if small is not None:
+            index, m, v, s, deltas = small
+            g = np.concatenate([grads[i].reshape(-1) for i in index])
+            self._numpy_step(g, m, v, s)
+            for i, delta in zip(index, deltas):
+                params[i] += delta
+        return None
+
+    def _numpy_step(self, g, m, v, s) -> None:
+        """``s ← -α m̂ / (√v̂ + ε)`` with ``m``, ``v`` updated in place: 10 passes into one
+        scratch array and no temporaries (each large temporary is a fresh allocation,
+        often with page faults)."""
         t = self.iterations + 1
         b1, b2 = self.beta_1, self.beta_2
         c2 = math.sqrt(1.0 - b2**t)
         # α m̂ / (√v̂ + ε) = (α √(1-β2ᵗ) / (1-β1ᵗ)) m / (√v + ε √(1-β2ᵗ))
         step = -self.learning_rate * c2 / (1.0 - b1**t)
         m *= b1
-        np.multiply(grad, 1.0 - b1, out=s)
+        np.multiply(g, 1.0 - b1, out=s)
         m += s
         v *= b2
-        np.multiply(grad, grad, out=s)
+        np.multiply(g, g, out=s)
         s *= 1.0 - b2
         v += s
         np.sqrt(v, out=s)
         s += self.epsilon * c2
         np.divide(m, s, out=s)
         s *= step
-        param += s
+
+    def _small_group(self, params):
+        """Flat ``m``, ``v`` and scratch arrays for the small parameters, whose per-parameter
+        states become views into them (so ``get_state`` and ``update`` see the same numbers).
+
+        One pass over a few thousand numbers costs about as much as over ten; batching
+        the biases and small kernels saves most of Adam's per-call overhead. Rebuilt when
+        the state arrays were replaced (``set_state``, ``model.to``).
+        """
+        index = [i for i, p in enumerate(params) if p.size <= self.GROUP_SIZE]
+        if not index:
+            return None
+        cached = self.__dict__.get("_group")
+        if cached is not None and cached[0] == index and all(
+            self.state[i]["m"] is mv and self.state[i]["v"] is vv
+            for i, mv, vv in zip(index, cached[5], cached[6])
+        ) and cached[1].dtype == params[index[0]].dtype:
+            return cached[:5]
+        dtype = params[index[0]].dtype
+        sizes = [params[i].size for i in index]
+        m, v, s = (np.empty(sum(sizes), dtype=dtype) for _ in range(3))
+        m_views, v_views, deltas = [], [], []
+        start = 0
+        for i, size in zip(index, sizes):
+            shape = params[i].shape
+            mv, vv = m[start:start + size].reshape(shape), v[start:start + size].reshape(shape)
+            mv[...] = self.state[i]["m"]
+            vv[...] = self.state[i]["v"]
+            self.state[i]["m"], self.state[i]["v"] = mv, vv
+            m_views.append(mv)
+            v_views.append(vv)
+            deltas.append(s[start:start + size].reshape(shape))
+            start += size
+        self._group = (index, m, v, s, deltas, m_views, v_views)
+        return self._group[:5]
 
     def get_config(self):
         return {
