@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import breast_cancer_split
 
 import flexnet as fx
 from flexnet.gradcheck import check_layer_gradients
@@ -296,13 +297,7 @@ def test_backward_before_forward_says_so(case):
 
 def _breast_cancer():
     pytest.importorskip("sklearn")
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_breast_cancer(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-    return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
+    return breast_cancer_split(random_state=0)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import breast_cancer_split
 
 import flexnet as fx
 from flexnet.layers import Dense, Dropout
@@ -36,13 +37,7 @@ def test_fit_learns_xor(case):
 
 
 def _breast_cancer_split():
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_breast_cancer(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=42, stratify=y)
-    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-    return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
+    return breast_cancer_split(random_state=42)
 
 
 @pytest.mark.slow

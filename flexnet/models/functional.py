@@ -11,7 +11,7 @@ keeps its own forward cache and the calls' gradients are summed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flexnet import saving
@@ -35,7 +35,6 @@ class _Step:
     cache: dict | None = None  # the layer's forward cache for this node (shared layers)
     activity: Any = None  # the output, kept for an activity regularizer
     consumers: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def op(self):
