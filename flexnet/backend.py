@@ -18,6 +18,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from flexnet import transfer
+
 __all__ = [
     "Backend",
     "floatx",
@@ -161,28 +163,6 @@ _DEVICE_PARSERS = {
 }
 
 
-# ---------------------------------------------------------------------------
-# Host copies.
-
-
-def _torch_to_numpy(x):
-    return x.detach().cpu().numpy()
-
-
-def _cupy_to_numpy(x):
-    return x.get()
-
-
-_TO_NUMPY = {
-    "cupy": _cupy_to_numpy,
-    "torch": _torch_to_numpy,
-}
-
-
-def _dlpack_to_numpy(x):
-    return np.from_dlpack(x)
-
-
 def default_index_dtype(xp, device):
     """The namespace's default indexing dtype on ``device`` (int64, or int32 on a device
     without 64-bit integers)."""
@@ -308,20 +288,13 @@ class Backend:
         return array_api_compat.array_namespace(x) is self.xp
 
     def from_numpy(self, x: np.ndarray, dtype: str | None = None):
-        """Copy host data onto this backend's device, cast on the host first so that a
-        device without float64 never receives it. May share memory with ``x`` on NumPy:
-        callers must never write into the result."""
-        x = np.asarray(x, dtype=None if dtype is None else np.dtype(dtype))
-        if self.name == "numpy":
-            return x
-        return self.xp.asarray(x, device=self.device)
+        """Copy host data onto this backend's device (see :func:`flexnet.transfer.to_device`).
+        May share memory with ``x`` on NumPy: callers must never write into the result."""
+        return transfer.to_device(None if self.name == "numpy" else self.xp, self.device, x, dtype)
 
     def to_numpy(self, x, copy: bool = True) -> np.ndarray:
         """Bring an array of this backend back to the host as a NumPy array."""
-        if isinstance(x, (np.ndarray, np.generic)):  # NumPy reductions return scalars
-            return np.array(x, copy=True) if copy else np.asarray(x)
-        host = _TO_NUMPY.get(self.name, _dlpack_to_numpy)(x)
-        return np.array(host, copy=True) if copy else np.asarray(host)
+        return transfer.to_numpy(x, copy)
 
     def describe(self, x) -> str:
         """Name an array's kind and device for error messages."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from flexnet import utils
 from flexnet.backend import Backend, default_index_dtype, dtype_name
+from flexnet.transfer import as_array, is_array, is_device_array
 
 __all__ = [
     "StandardScaler",
@@ -26,11 +27,6 @@ __all__ = [
     "to_categorical",
     "train_test_split",
 ]
-
-
-def _is_device_array(a) -> bool:
-    """An Array API array other than a NumPy array (NumPy data is handled on the host)."""
-    return not isinstance(a, np.ndarray) and array_api_compat.is_array_api_obj(a)
 
 
 def _namespace(a):
@@ -140,7 +136,7 @@ def batches(*arrays, batch_size: int = 32, order=None, shuffle: bool = False, se
 
 def _permutation_like(a, perm: np.ndarray):
     """The host permutation ``perm`` as an index array on ``a``'s device (NumPy stays NumPy)."""
-    if not _is_device_array(a):
+    if not is_device_array(a):
         return perm
     xp, device = array_api_compat.array_namespace(a), array_api_compat.device(a)
     return xp.asarray(perm, dtype=default_index_dtype(xp, device), device=device)
@@ -164,11 +160,44 @@ def validation_cut(n: int, validation_split: float) -> int:
     return n - n_val
 
 
-def split_validation(x, y, validation_split: float):
+def split_validation(x, y, validation_split: float, sample_weight=None):
     """Split off the last ``validation_split`` fraction of the samples, as Keras does
-    (before any shuffling). Returns ``(x_train, y_train), (x_val, y_val)``."""
-    cut = validation_cut(x.shape[0], validation_split)
-    return (x[:cut, ...], y[:cut, ...]), (x[cut:, ...], y[cut:, ...])
+    (before any shuffling).
+
+    Args:
+        x, y: arrays, or lists or dicts of arrays (several inputs or outputs), with the
+            samples on the first axis; lists of numbers are read as arrays.
+        validation_split: the fraction in ``[0, 1)`` held out.
+        sample_weight: optional per-sample weights, split the same way.
+
+    Returns:
+        ``(x_train, y_train), (x_val, y_val)``; with ``sample_weight``, 3-tuples that end
+        with the weights.
+    """
+    n = _first_array(x).shape[0]
+    cut = validation_cut(n, validation_split)
+    train, val = slice(0, cut), slice(cut, n)
+    parts = (x, y) if sample_weight is None else (x, y, sample_weight)
+    return tuple(_take(v, train) for v in parts), tuple(_take(v, val) for v in parts)
+
+
+def _first_array(v):
+    if isinstance(v, dict):
+        return _first_array(next(iter(v.values())))
+    if isinstance(v, (list, tuple)) and v and is_array(v[0]):
+        return _first_array(v[0])
+    return as_array(v, "x")
+
+
+def _take(v, rows: slice):
+    """``v[rows]`` for an array, or for each array of a list or dict of arrays."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        return {k: _take(a, rows) for k, a in v.items()}
+    if isinstance(v, (list, tuple)) and v and all(is_array(a) for a in v):
+        return [_take(a, rows) for a in v]
+    return as_array(v, "x")[rows, ...]
 
 
 def _test_count(test_size, n: int) -> int:
@@ -223,7 +252,7 @@ def train_test_split(*arrays, test_size=0.25, shuffle: bool = True, seed=None):
     train, test = perm[: n - n_test], perm[n - n_test :]
     out = []
     for a in arrays:
-        if _is_device_array(a):
+        if is_device_array(a):
             xp = array_api_compat.array_namespace(a)
             out += [xp.take(a, _permutation_like(a, part), axis=0) for part in (train, test)]
         else:

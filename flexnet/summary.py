@@ -34,8 +34,8 @@ def _output_shape(layer) -> str:
 def _connected_to(model, layer) -> list[str]:
     """Keras's ``name[node][0]`` for every tensor the layer's calls in ``model`` read."""
     out = []
-    for step in model._plan:
-        if step.node.operation is layer:
+    for step in model.graph.steps:
+        if step.op is layer:
             out += [f"{t.node.operation.name}[{t.node.index}][0]" for t in step.node.inputs]
     return out or ["-"]
 
@@ -47,7 +47,7 @@ def summarize(model) -> str:
     models, ``Connected to``; then the total, trainable and non-trainable parameter
     counts with their size in memory.
     """
-    functional = hasattr(model, "_plan")
+    functional = not model.graph.is_chain
     rows, extra = [], []
     for layer in model.layers:
         row = (f"{layer.name} ({type(layer).__name__})", _output_shape(layer),

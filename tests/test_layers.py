@@ -268,7 +268,7 @@ def test_dropout_with_a_fixed_mask_passes_gradient_check(case64):
     errors = check_layer_gradients(layer, X, training=True)
     assert errors["input"] < 1e-7
     expected_mask = (layer.rng.u >= 0.3) / 0.7
-    np.testing.assert_allclose(case64.to_numpy(layer.mask), expected_mask, rtol=1e-12)
+    np.testing.assert_allclose(case64.to_numpy(layer.cache.mask), expected_mask, rtol=1e-12)
 
 
 def test_dropout_passes_gradient_check_at_inference(case64):

@@ -8,7 +8,7 @@ symbolic tensors of the functional API).
 """
 
 from flexnet.layers.activation import PReLU
-from flexnet.layers.base import Layer, normalize_shape
+from flexnet.layers.base import Cache, Layer, normalize_shape
 from flexnet.layers.core import Activation, Dense, Dropout, Flatten
 from flexnet.layers.input_layer import Input, InputLayer
 from flexnet.layers.merging import (
@@ -31,7 +31,7 @@ from flexnet.layers.node import SymbolicTensor
 from flexnet.layers.normalization import BatchNormalization, LayerNormalization
 
 __all__ = [
-    "Activation", "Add", "add", "Average", "average", "BatchNormalization", "Concatenate",
+    "Activation", "Add", "add", "Cache", "Average", "average", "BatchNormalization", "Concatenate",
     "concatenate", "Dense", "Dropout", "Flatten", "Input", "InputLayer", "Layer",
     "LayerNormalization", "Maximum", "maximum", "Minimum", "minimum", "Multiply", "multiply",
     "normalize_shape", "PReLU", "Subtract", "subtract", "SymbolicTensor",

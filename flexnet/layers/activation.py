@@ -72,7 +72,6 @@ class PReLU(Layer):
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
         self.shared_axes = _shared_axes(shared_axes)
-        self.X = None
         self._sum_axes: tuple[int, ...] = (0,)
 
     def _resolve_axes(self, input_shape) -> tuple[int, ...]:
@@ -100,12 +99,12 @@ class PReLU(Layer):
                         regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
 
     def forward(self, X, training=False):
-        self.X = X
+        self.cache.X = X
         N = self.xp.minimum(X, self.xp.zeros_like(X))
         return (X - N) + self.params["alpha"] * N
 
     def backward(self, dY):
-        xp, X, alpha = self.xp, self.X, self.params["alpha"]
+        xp, X, alpha = self.xp, self.cache.X, self.params["alpha"]
         N = xp.minimum(X, xp.zeros_like(X))
         dalpha = xp.sum(dY * N, axis=self._sum_axes, keepdims=True)
         self.grads["alpha"] = xp.reshape(dalpha, tuple(alpha.shape))

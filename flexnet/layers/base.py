@@ -2,7 +2,7 @@
 
 A layer is built once its input shape is known (``build(input_shape)`` makes
 the weights with :meth:`Layer.add_weight`); ``forward(X, training)`` returns
-``Y`` and keeps what ``backward`` needs; ``backward(dY)`` fills
+``Y`` and keeps what ``backward`` needs in ``self.cache``; ``backward(dY)`` fills
 ``self.grads`` (one entry per entry of ``self.params``) and returns ``dX``.
 """
 
@@ -11,14 +11,26 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from flexnet import constraints, initializers, regularizers
 from flexnet.layers.node import Node, is_symbolic
+from flexnet.transfer import as_host_array
 
-__all__ = ["Layer", "normalize_shape"]
+__all__ = ["Cache", "Layer", "normalize_shape"]
+
+
+class Cache(SimpleNamespace):
+    """What one call of a layer's ``forward`` keeps for its ``backward`` (``cache.X = X``).
+
+    A model gives each call of a layer its own cache (a layer shared between two
+    places of a functional model is called twice per step) and sets ``layer.cache``
+    to it before the call's ``forward`` and again before its ``backward``; a layer
+    used on its own keeps one.
+    """
 
 
 def _snake_case(name: str) -> str:
@@ -68,12 +80,15 @@ class Layer(ABC):
                 self.add_weight("scale", (input_shape[-1],), initializer="ones")
 
             def forward(self, X, training=False):
-                self.X = X
+                self.cache.X = X
                 return X * self.params["scale"]
 
             def backward(self, dY):
-                self.grads["scale"] = self.xp.sum(dY * self.X, axis=0)
+                self.grads["scale"] = self.xp.sum(dY * self.cache.X, axis=0)
                 return dY * self.params["scale"]
+
+    Keep what ``backward`` needs in ``self.cache`` (see :class:`Cache`): each call of
+    a layer gets its own, so the layer can be shared in a functional model.
     """
 
     #: False while a model runs backward on a layer whose input gradient nobody reads
@@ -93,7 +108,7 @@ class Layer(ABC):
         self.regularizers: dict[str, regularizers.Regularizer] = {}
         self.constraints: dict[str, constraints.Constraint] = {}
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.activity_output = None  # kept by the model when there is an activity regularizer
+        self.cache = Cache()
         self._nodes: list = []  # calls in the functional API
         self.built = False
         self.output_shape: tuple | None = None
@@ -190,10 +205,8 @@ class Layer(ABC):
         self.clear_cache()
 
     def clear_cache(self) -> None:
-        """Forget the arrays kept for backward (they hold memory and a device)."""
-        for key in ("X", "Z", "Y", "mask", "activity_output"):
-            if key in self.__dict__:
-                self.__dict__[key] = None
+        """Forget what forward kept for backward (it holds memory and a device)."""
+        self.cache = Cache()
 
     # -- the functional API ---------------------------------------------------
     def __call__(self, inputs):
@@ -294,7 +307,8 @@ class Layer(ABC):
                 f"layer {self.name!r} expects weights of shapes {expected}, got {given}"
             )
         for (store, key), w in zip(names, weights):
-            host = np.array(_host(w), dtype=np.dtype(self.dtype), copy=True)
+            host = np.array(as_host_array(w, f"weight of layer {self.name!r}"),
+                            dtype=np.dtype(self.dtype), copy=True)
             store[key] = self.backend.from_numpy(host)
 
     def get_config(self) -> dict:
@@ -316,16 +330,3 @@ class Layer(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
-
-def _host(w):
-    """A weight given by the user as a NumPy array, a list, or another library's array."""
-    if isinstance(w, np.ndarray):
-        return w
-    for attr in ("get", "cpu"):  # cupy.ndarray.get(), torch.Tensor.cpu()
-        if hasattr(w, attr) and hasattr(w, "__dlpack__"):
-            w = getattr(w, attr)()
-            break
-    try:
-        return np.from_dlpack(w)
-    except (TypeError, AttributeError, RuntimeError, BufferError):
-        return np.asarray(w)

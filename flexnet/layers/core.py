@@ -75,7 +75,6 @@ class Dense(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.X = self.Z = self.Y = None
 
     def check_input_shape(self, input_shape):
         if len(input_shape) != 2:
@@ -96,16 +95,22 @@ class Dense(Layer):
         return (*input_shape[:-1], self.units)
 
     def forward(self, X, training=False):
-        self.X = X
+        cache = self.cache
+        cache.X = X
         Z = X @ self.params["kernel"]
         if self.use_bias:
             Z += self.params["bias"]  # in place: Z is ours, fresh from the product
-        self.Z = Z
-        self.Y = self.activation.forward(self.xp, Z)
-        return self.Y
+        cache.Z = Z
+        cache.Y = self.activation.forward(self.xp, Z)
+        return cache.Y
 
     def backward(self, dY):
-        return self.backward_logits(self.activation.backward(self.xp, self.Z, self.Y, dY))
+        cache = self.cache
+        return self.backward_logits(self.activation.backward(self.xp, cache.Z, cache.Y, dY))
+
+    def logits(self):
+        """The pre-activation ``Z = XW + b`` of the last forward call (for fused losses)."""
+        return self.cache.Z
 
     def backward_logits(self, dZ):
         """Backward from ``dZ = ∂L/∂Z``, the gradient at the pre-activation ``Z = XW + b``.
@@ -115,7 +120,7 @@ class Dense(Layer):
         """
         if self.use_bias:
             self.grads["bias"] = self.xp.sum(dZ, axis=0)
-        self.grads["kernel"] = self.X.T @ dZ
+        self.grads["kernel"] = self.cache.X.T @ dZ
         if not self.input_grad_needed:
             return None  # the first layer: nobody reads dX, skip its product
         return dZ @ self.params["kernel"].T
@@ -146,15 +151,18 @@ class Activation(Layer):
     def __init__(self, activation, name=None, input_shape=None, **kwargs):
         super().__init__(name=name, input_shape=input_shape, **kwargs)
         self.activation = activations.get(activation)
-        self.Z = self.Y = None
 
     def forward(self, X, training=False):
-        self.Z = X
-        self.Y = self.activation.forward(self.xp, X)
-        return self.Y
+        self.cache.Z = X
+        self.cache.Y = self.activation.forward(self.xp, X)
+        return self.cache.Y
 
     def backward(self, dY):
-        return self.activation.backward(self.xp, self.Z, self.Y, dY)
+        return self.activation.backward(self.xp, self.cache.Z, self.cache.Y, dY)
+
+    def logits(self):
+        """The activation's input in the last forward call (for fused losses)."""
+        return self.cache.Z
 
     def backward_logits(self, dZ):
         """Backward from the gradient at the activation's input (fused losses)."""
@@ -181,18 +189,18 @@ class Dropout(Layer):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
             raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
-        self.mask = None
 
     def forward(self, X, training=False):
         if not training or self.rate == 0.0:
-            self.mask = None
+            self.cache.mask = None
             return X
         keep = self.rng.uniform(X.shape, 0.0, 1.0, self.dtype) >= self.rate
-        self.mask = self.xp.astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
-        return X * self.mask
+        mask = self.cache.mask = self.xp.astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
+        return X * mask
 
     def backward(self, dY):
-        return dY if self.mask is None else dY * self.mask
+        mask = self.cache.mask
+        return dY if mask is None else dY * mask
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
@@ -207,14 +215,13 @@ class Flatten(Layer):
 
     def __init__(self, name=None, input_shape=None, **kwargs):
         super().__init__(name=name, input_shape=input_shape, **kwargs)
-        self.X_shape = None
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], math.prod(input_shape[1:]))
 
     def forward(self, X, training=False):
-        self.X_shape = X.shape
+        self.cache.X_shape = X.shape
         return self.xp.reshape(X, (X.shape[0], math.prod(X.shape[1:])))
 
     def backward(self, dY):
-        return self.xp.reshape(dY, self.X_shape)
+        return self.xp.reshape(dY, self.cache.X_shape)

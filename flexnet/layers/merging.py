@@ -26,7 +26,6 @@ class Merge(Layer):
 
     def __init__(self, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.Xs = None
 
     def check_input_shape(self, input_shape) -> None:
         shapes = [tuple(s) for s in input_shape]
@@ -45,16 +44,12 @@ class Merge(Layer):
         return tuple(input_shape[0])
 
     def forward(self, Xs, training=False):
-        self.Xs = list(Xs)
-        return self.merge(self.xp, self.Xs)
+        self.cache.Xs = list(Xs)
+        return self.merge(self.xp, self.cache.Xs)
 
     @abstractmethod
     def merge(self, xp, Xs):
-        """The merged array."""
-
-    def clear_cache(self) -> None:
-        super().clear_cache()
-        self.Xs = None
+        """The merged array (may keep what backward needs in ``self.cache``)."""
 
 
 class Add(Merge):
@@ -67,7 +62,7 @@ class Add(Merge):
         return Y
 
     def backward(self, dY):
-        return [dY] * len(self.Xs)
+        return [dY] * len(self.cache.Xs)
 
 
 class Subtract(Merge):
@@ -93,9 +88,10 @@ class Multiply(Merge):
 
     def backward(self, dY):
         out = []
-        for i in range(len(self.Xs)):
+        Xs = self.cache.Xs
+        for i in range(len(Xs)):
             g = dY
-            for j, X in enumerate(self.Xs):
+            for j, X in enumerate(Xs):
                 if j != i:
                     g = g * X
             out.append(g)
@@ -109,8 +105,8 @@ class Average(Merge):
         return Add.merge(self, xp, Xs) * (1.0 / len(Xs))
 
     def backward(self, dY):
-        g = dY * (1.0 / len(self.Xs))
-        return [g] * len(self.Xs)
+        k = len(self.cache.Xs)
+        return [dY * (1.0 / k)] * k
 
 
 class _Extremum(Merge):
@@ -125,14 +121,14 @@ class _Extremum(Merge):
         Y = Xs[0]
         for X in Xs[1:]:
             Y = self.pick(xp, Y, X)
-        self.Y = Y
+        self.cache.Y = Y
         return Y
 
     def backward(self, dY):
         xp = self.xp
         out, taken = [], None
-        for X in self.Xs:
-            wins = X == self.Y
+        for X in self.cache.Xs:
+            wins = X == self.cache.Y
             if taken is not None:
                 wins = xp.logical_and(wins, xp.logical_not(taken))
             taken = wins if taken is None else xp.logical_or(taken, wins)
@@ -189,13 +185,13 @@ class Concatenate(Merge):
         return tuple(out)
 
     def merge(self, xp, Xs):
-        self.sizes = [X.shape[self.axis] for X in Xs]
+        self.cache.sizes = [X.shape[self.axis] for X in Xs]
         return xp.concat(Xs, axis=self.axis)
 
     def backward(self, dY):
         axis = self.axis % dY.ndim
         out, start = [], 0
-        for size in self.sizes:
+        for size in self.cache.sizes:
             index = tuple(slice(start, start + size) if i == axis else slice(None)
                           for i in range(dY.ndim))
             out.append(dY[index])

@@ -73,7 +73,6 @@ class _Normalization(Layer):
         self.scale = _check_bool(scale, "scale")
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
-        self.Xhat = self.inv_std = None
         self._param_shape: tuple[int, ...] = ()
         self._broadcast_shape: tuple[int, ...] = ()
 
@@ -107,12 +106,8 @@ class _Normalization(Layer):
             self.grads["beta"] = self.xp.sum(dY, axis=other_axes)
 
     def _require_forward(self) -> None:
-        if self.Xhat is None:
+        if getattr(self.cache, "Xhat", None) is None:
             raise RuntimeError(f"layer {self.name!r}: call forward() before backward()")
-
-    def clear_cache(self) -> None:
-        super().clear_cache()
-        self.Xhat = self.inv_std = None
 
     def get_config(self):
         return {
@@ -214,7 +209,6 @@ class BatchNormalization(_Normalization):
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self._reduce_axes: tuple[int, ...] = ()
-        self._batch_stats = False  # whether the cached forward used the batch statistics
 
     def build(self, input_shape):
         (axis,) = _resolve_axes((self.axis,), tuple(input_shape), self.name)
@@ -226,14 +220,14 @@ class BatchNormalization(_Normalization):
                         trainable=False)
 
     def forward(self, X, training=False):
-        xp = self.xp
-        self._batch_stats = bool(training) and self.trainable
-        if self._batch_stats:
+        xp, cache = self.xp, self.cache
+        cache.batch_stats = bool(training) and self.trainable  # backward depends on it
+        if cache.batch_stats:
             mu = xp.mean(X, axis=self._reduce_axes, keepdims=True)
             Xc = X - mu
             var = xp.mean(Xc * Xc, axis=self._reduce_axes, keepdims=True)
-            self.inv_std = 1.0 / xp.sqrt(var + self.epsilon)
-            self.Xhat = Xc * self.inv_std
+            cache.inv_std = 1.0 / xp.sqrt(var + self.epsilon)
+            cache.Xhat = Xc * cache.inv_std
             m = self.momentum
             shape = self._param_shape
             # New arrays, never in place: models may hold the old ones to restore them.
@@ -244,20 +238,21 @@ class BatchNormalization(_Normalization):
         else:
             mu = self._broadcast(self.buffers["moving_mean"])
             var = self._broadcast(self.buffers["moving_variance"])
-            self.inv_std = 1.0 / xp.sqrt(var + self.epsilon)
-            self.Xhat = (X - mu) * self.inv_std
-        return self._affine(self.Xhat)
+            cache.inv_std = 1.0 / xp.sqrt(var + self.epsilon)
+            cache.Xhat = (X - mu) * cache.inv_std
+        return self._affine(cache.Xhat)
 
     def backward(self, dY):
         self._require_forward()
-        xp, Xhat, axes = self.xp, self.Xhat, self._reduce_axes
+        xp, cache, axes = self.xp, self.cache, self._reduce_axes
+        Xhat = cache.Xhat
         self._affine_grads(dY, Xhat, axes)
         if not self.input_grad_needed:
             return None
-        g = self.inv_std
+        g = cache.inv_std
         if self.scale:
             g = g * self._broadcast(self.params["gamma"])
-        if not self._batch_stats:
+        if not cache.batch_stats:
             return dY * g
         n = math.prod(dY.shape[a] for a in axes)
         dbeta = xp.sum(dY, axis=axes, keepdims=True)
@@ -341,20 +336,21 @@ class LayerNormalization(_Normalization):
         mu = xp.mean(X, axis=axes, keepdims=True)
         Xc = X - mu
         var = xp.mean(Xc * Xc, axis=axes, keepdims=True)
-        self.inv_std = 1.0 / xp.sqrt(var + self.epsilon)
-        self.Xhat = Xc * self.inv_std
-        return self._affine(self.Xhat)
+        cache = self.cache
+        cache.inv_std = 1.0 / xp.sqrt(var + self.epsilon)
+        cache.Xhat = Xc * cache.inv_std
+        return self._affine(cache.Xhat)
 
     def backward(self, dY):
         self._require_forward()
-        xp, Xhat, axes = self.xp, self.Xhat, self._axes
+        xp, Xhat, axes = self.xp, self.cache.Xhat, self._axes
         self._affine_grads(dY, Xhat, self._other_axes)
         if not self.input_grad_needed:
             return None
         G = dY * self._broadcast(self.params["gamma"]) if self.scale else dY
         mean_G = xp.mean(G, axis=axes, keepdims=True)
         mean_GX = xp.mean(G * Xhat, axis=axes, keepdims=True)
-        return (G - mean_G - Xhat * mean_GX) * self.inv_std
+        return (G - mean_G - Xhat * mean_GX) * self.cache.inv_std
 
     def get_config(self):
         return {**super().get_config(), "axis": list(self.axis) if isinstance(self.axis, list)

@@ -11,34 +11,16 @@ keeps its own forward cache and the calls' gradients are summed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from flexnet import saving
 from flexnet.layers import Layer
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import Node, SymbolicTensor
+from flexnet.models.graph import Graph, Step
 from flexnet.models.model import Model
 
 __all__ = ["Functional", "call_model"]
-
-
-@dataclass(eq=False)
-class _Step:
-    """One node of the graph, ready to run."""
-
-    node: Node
-    ins: list[int]
-    out: int
-    needs_dx: bool  # some input is not a model input, so its gradient is read
-    shared: bool = False  # the layer has other nodes in this graph
-    cache: dict | None = None  # the layer's forward cache for this node (shared layers)
-    activity: Any = None  # the output, kept for an activity regularizer
-    consumers: int = 0
-
-    @property
-    def op(self):
-        return self.node.operation
 
 
 def _as_list(value, what: str) -> tuple[list, str]:
@@ -161,15 +143,12 @@ class Functional(Model):
         self.layers = ops
 
     def _build(self, nodes) -> None:
-        slots: dict[int, int] = {}
-        for t in self.inputs:
-            slots[id(t)] = len(slots)
-        self._input_slots = [slots[id(t)] for t in self.inputs]
-        input_slot_set = set(self._input_slots)
+        """Build every layer for the shapes its call promised, and the graph of steps."""
+        slots: dict[int, int] = {id(t): k for k, t in enumerate(self.inputs)}
         counts: dict[int, int] = {}
         for node in nodes:
             counts[id(node.operation)] = counts.get(id(node.operation), 0) + 1
-        plan = []
+        steps = []
         for node in nodes:
             op = node.operation
             if isinstance(op, InputLayer):
@@ -178,32 +157,24 @@ class Functional(Model):
                 continue
             shapes = [t.shape for t in node.inputs]
             in_shape = shapes if node.takes_list else shapes[0]
-            if isinstance(op, Model):
+            if isinstance(op, Layer):
+                out_shape = op.setup(in_shape, self.backend, self.dtype, self.rng)
+                op.output_shape = out_shape
+            else:
                 if counts[id(op)] > 1:
                     raise ValueError(
                         f"model {op.name!r} is called {counts[id(op)]} times in model {self.name!r}; "
                         "share its layers instead (call each layer on both tensors)"
                     )
                 out_shape = op._setup_as_layer(in_shape, self)
-            else:
-                out_shape = op.setup(in_shape, self.backend, self.dtype, self.rng)
-                op.output_shape = out_shape
             if tuple(out_shape) != tuple(node.output.shape):
                 raise ValueError(f"layer {op.name!r} built an output of shape {out_shape}, but its "
                                  f"call promised {node.output.shape}")
-            ins = [slots[id(t)] for t in node.inputs]
             slots[id(node.output)] = len(slots)
-            plan.append(_Step(node, ins, slots[id(node.output)],
-                              needs_dx=any(s not in input_slot_set for s in ins),
-                              shared=counts[id(op)] > 1))
-        self._n_slots = len(slots)
-        self._output_slots = [slots[id(t)] for t in self.outputs]
-        self._plan = plan
-        self._step_of_slot = {step.out: step for step in plan}
-        for step in plan:
-            for s in step.ins:
-                if s in self._step_of_slot:
-                    self._step_of_slot[s].consumers += 1
+            steps.append(Step(op, [slots[id(t)] for t in node.inputs], slots[id(node.output)],
+                              takes_list=node.takes_list, node=node))
+        self.graph = Graph([slots[id(t)] for t in self.inputs], steps,
+                           [slots[id(t)] for t in self.outputs])
         self._input_names = [t.node.operation.name for t in self.inputs]
         self._output_names = [t.node.operation.name for t in self.outputs]
         if len(set(self._output_names)) != len(self._output_names):  # one layer, two outputs
@@ -230,97 +201,6 @@ class Functional(Model):
     def output_shapes(self) -> list[tuple]:
         return [t.shape for t in self.outputs]
 
-    def _logits_layer(self, k):
-        slot = self._output_slots[k]
-        step = self._step_of_slot.get(slot)
-        if step is None or step.shared or step.consumers or self._output_slots.count(slot) > 1:
-            return None
-        op = step.op
-        return op if isinstance(op, Layer) and hasattr(op, "backward_logits") else None
-
-    def _activity_terms(self):
-        out = []
-        for step in self._plan:
-            if isinstance(step.op, Model):
-                out += step.op._activity_terms()
-            elif step.activity is not None:
-                out.append((step.op.activity_regularizer, step.activity))
-        return out
-
-    def forward(self, X, training: bool = False):
-        """The outputs for input batches already on the backend (an array, or a list of
-        arrays for several inputs); one array, or a list for several outputs."""
-        Ps = self._forward(X if isinstance(X, (list, tuple)) else [X], training)
-        return Ps[0] if len(Ps) == 1 else Ps
-
-    def _forward(self, Xs, training):
-        vals: list = [None] * self._n_slots
-        for slot, X in zip(self._input_slots, Xs):
-            vals[slot] = X
-        for step in self._plan:
-            op = step.op
-            args = [vals[s] for s in step.ins]
-            if isinstance(op, Model):
-                Y = op._forward(args, training)[0]
-            else:
-                Y = op.forward(args if step.node.takes_list else args[0], training=training)
-                if op.activity_regularizer is not None:
-                    step.activity = Y
-                if step.shared:
-                    step.cache = dict(op.__dict__)
-            vals[step.out] = Y
-        return [vals[s] for s in self._output_slots]
-
-    def _backward(self, dYs, logits, input_grads=False):
-        xp = self.backend.xp
-        g: list = [None] * self._n_slots
-        fused = set()
-        for slot, dY, from_logits in zip(self._output_slots, dYs, logits):
-            g[slot] = dY if g[slot] is None else g[slot] + dY
-            if from_logits:
-                fused.add(slot)
-        summed: dict[int, dict] = {}
-        touched: set[int] = set()
-        for step in reversed(self._plan):
-            dY = g[step.out]
-            if dY is None:  # this node does not reach the loss
-                continue
-            op = step.op
-            touched.add(id(op))
-            need = input_grads or step.needs_dx
-            if isinstance(op, Model):
-                dXs = op._backward([dY], [False], input_grads=need)
-            else:
-                if step.activity is not None:
-                    dY = dY + op.activity_regularizer.gradient(xp, step.activity) * (
-                        1.0 / step.activity.shape[0])
-                if step.shared:
-                    op.__dict__.update(step.cache)
-                fn = op.backward_logits if step.out in fused else op.backward
-                if need:
-                    dX = fn(dY)
-                    dXs = dX if step.node.takes_list else [dX]
-                else:
-                    op.backward_without_input_grad(fn, dY)
-                    dXs = None
-                if step.shared:
-                    acc = summed.setdefault(id(op), {})
-                    for key, value in op.grads.items():
-                        acc[key] = value if key not in acc else acc[key] + value
-            if dXs is not None:
-                for s, d in zip(step.ins, dXs):
-                    if d is not None:
-                        g[s] = d if g[s] is None else g[s] + d
-        for step in self._plan:
-            op = step.op
-            if id(op) in summed:
-                op.grads = summed.pop(id(op))
-            if id(op) not in touched and not isinstance(op, Model):
-                op.grads = {k: xp.zeros_like(p) for k, p in op.params.items()}
-        if not input_grads:
-            return None
-        return [g[slot] for slot in self._input_slots]
-
     # -- config ------------------------------------------------------------------
     def get_config(self) -> dict:
         """The graph as Keras writes it, JSON data that :meth:`from_config` rebuilds::
@@ -333,7 +213,7 @@ class Functional(Model):
         layer has several), numbered among its calls in this model; a node lists the
         tensors it was called on. A nested model appears with its own config.
         """
-        nodes = [t.node for t in self.inputs] + [step.node for step in self._plan]
+        nodes = [t.node for t in self.inputs] + [step.node for step in self.graph.steps]
         in_graph = {id(node) for node in nodes}
         local: dict[int, int] = {}
         for op in self.layers:

@@ -6,14 +6,15 @@ from flexnet import saving
 from flexnet.layers import Layer, normalize_shape
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import SymbolicTensor
+from flexnet.models.graph import Graph
 from flexnet.models.model import Model
 
 __all__ = ["Sequential"]
 
 
 class Sequential(Model):
-    """A linear stack of layers: forward is a loop over ``layers``, backward a loop over
-    ``reversed(layers)``.
+    """A linear stack of layers: its graph is a chain, so forward is a loop over ``layers``
+    and backward a loop over ``reversed(layers)``.
 
     Args:
         layers: layers in order; the first may declare ``input_shape``/``input_dim``,
@@ -92,10 +93,11 @@ class Sequential(Model):
         elif layer.name in taken:
             raise ValueError(f"layer name {layer.name!r} is already used in this model")
         self.layers.append(layer)
-        self._heads = None
+        self._trainer.reset()
         if self.built:
             self._bind()
             self.output_shape = _setup(layer, self.output_shape, self)
+            self.graph.append(layer)
         elif len(self.layers) == 1 and isinstance(layer, Model) and layer.built:
             self.build(layer.input_shapes[0])
         elif len(self.layers) == 1 and declared is not None:
@@ -125,6 +127,7 @@ class Sequential(Model):
         for layer in self.layers:
             shape = _setup(layer, shape, self)
         self.input_shape, self.output_shape = input_shape, shape
+        self.graph = Graph.chain(self.layers)
         self.built = True
 
     def _lazy_build_shape(self, input_shape) -> None:
@@ -170,68 +173,10 @@ class Sequential(Model):
             raise ValueError("a Sequential model needs at least one layer before it is built")
         self.build((None, *X.shape[1:]))
 
-    # -- computing ------------------------------------------------------------
-    def forward(self, X, training: bool = False):
-        """The output for a batch ``X`` already on the model's backend."""
-        for layer in self.layers:
-            if isinstance(layer, Model):
-                X = layer._forward([X], training)[0]
-            else:
-                X = layer.forward(X, training=training)
-                if layer.activity_regularizer is not None:
-                    layer.activity_output = X
-        return X
-
-    def _forward(self, Xs, training):
-        return [self.forward(Xs[0], training)]
-
-    def backward(self, dY, from_logits: bool = False, input_grad: bool = False):
-        """Backpropagate ``dY = ∂L/∂output`` (``∂L/∂Z`` of the last layer when
-        ``from_logits``) through every layer, filling their ``grads``.
-
-        Returns ``∂L/∂X`` when ``input_grad``, else None (the first layer then skips
-        computing it).
-        """
-        last = len(self.layers) - 1
-        xp = self.backend.xp
-        for i in range(last, -1, -1):
-            layer = self.layers[i]
-            if isinstance(layer, Model):
-                needed = input_grad or i > 0
-                dX = layer._backward([dY], [False], input_grads=needed)
-                dY = dX[0] if needed else None
-                continue
-            if layer.activity_regularizer is not None:
-                Y = layer.activity_output
-                dY = dY + layer.activity_regularizer.gradient(xp, Y) * (1.0 / Y.shape[0])
-            step = layer.backward_logits if from_logits and i == last else layer.backward
-            if i == 0 and not input_grad:
-                layer.backward_without_input_grad(step, dY)  # the input needs no gradient
-                return None
-            dY = step(dY)
-        return dY
-
-    def _backward(self, dYs, logits, input_grads=False):
-        dX = self.backward(dYs[0], from_logits=logits[0], input_grad=input_grads)
-        return [dX] if input_grads else None
-
-    def _logits_layer(self, k):
-        last = self.layers[-1]
-        return last if isinstance(last, Layer) and hasattr(last, "backward_logits") else None
-
-    def _activity_terms(self):
-        out = []
-        for layer in self.layers:
-            if isinstance(layer, Model):
-                out += layer._activity_terms()
-            elif layer.activity_regularizer is not None and layer.activity_output is not None:
-                out.append((layer.activity_regularizer, layer.activity_output))
-        return out
-
 
 def _setup(layer, input_shape, model) -> tuple:
     """Build ``layer`` (or a nested model) for ``input_shape`` on ``model``'s backend."""
-    if isinstance(layer, Model):
+    if not isinstance(layer, Layer):
         return layer._setup_as_layer(input_shape, model)
     shape = layer.setup(input_shape, model.backend, model.dtype, model.rng)
     layer.output_shape = shape

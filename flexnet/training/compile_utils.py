@@ -1,0 +1,257 @@
+"""What ``compile`` decides once for each output: its loss, weight, metrics and fused loss.
+
+:class:`CompileSpec` checks and resolves the arguments of ``compile`` (before
+the model may be built); :class:`CompiledLoss` and :class:`CompiledMetrics`
+bind them to a built model's outputs. Training and evaluation both use these
+objects, so the per-output loss loop, the fused sigmoid/softmax choice, the
+penalties and the logged names exist once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from flexnet import losses, optimizers
+from flexnet import metrics as metrics_module
+
+__all__ = ["CompileSpec", "CompiledLoss", "CompiledMetrics", "Head"]
+
+
+def _flat_metric_ids(metrics) -> list:
+    if metrics is None:
+        return []
+    if isinstance(metrics, (str, metrics_module.Metric)):
+        return [metrics]
+    values = metrics.values() if isinstance(metrics, dict) else metrics
+    out = []
+    for m in values:
+        out += _flat_metric_ids(m) if isinstance(m, (list, tuple, dict)) else [m]
+    return out
+
+
+class CompileSpec:
+    """The arguments of ``compile``, resolved to objects and checked.
+
+    Args:
+        optimizer: a name or an :class:`~flexnet.optimizers.Optimizer`.
+        loss: a loss (name or object), or a list or dict of them (one per output).
+        metrics: metric names or objects; a dict keys lists by output name.
+        loss_weights: a list or dict of factors, one per output.
+
+    Raises:
+        ValueError: a missing or empty loss, an unknown name.
+    """
+
+    def __init__(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        if loss is None:
+            raise ValueError("compile() needs a loss, e.g. loss='mse' or 'binary_crossentropy'")
+        if isinstance(metrics, (str, metrics_module.Metric)):
+            metrics = [metrics]
+        self.optimizer = optimizers.get(optimizer)
+        if isinstance(loss, dict):
+            self.loss = {k: losses.get(v) for k, v in loss.items()}
+            first = next(iter(self.loss.values()), None)
+        elif isinstance(loss, (list, tuple)):
+            self.loss = [losses.get(v) for v in loss]
+            first = next(iter(self.loss), None)
+        else:
+            self.loss = first = losses.get(loss)
+        if first is None:
+            raise ValueError("compile() got an empty loss list or dict")
+        for identifier in _flat_metric_ids(metrics):  # fail on unknown names now, not at fit
+            metrics_module.get(identifier, loss=first)
+        self.metrics = metrics
+        self.loss_weights = loss_weights
+
+
+def per_output(spec, names: list[str], what: str, default=None) -> list:
+    """One entry per output from a single value, a list or a dict keyed by output name."""
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(names))
+        if unknown:
+            raise ValueError(f"{what} has keys {unknown} that are not outputs; the outputs are {names}")
+        return [spec.get(name, default) for name in names]
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != len(names):
+            raise ValueError(f"{what} has {len(spec)} entries for {len(names)} outputs {names}")
+        return list(spec)
+    return [spec] * len(names)
+
+
+@dataclass
+class Head:
+    """What training attaches to one output: its loss, weight, metrics and fused twin."""
+
+    name: str
+    loss: losses.Loss
+    weight: float = 1.0
+    metrics: list = field(default_factory=list)
+    fused: losses.Loss | None = None  # the loss taking the output layer's logits
+    logits_layer: object = None  # the layer whose logits feed ``fused``
+
+
+class CompiledLoss:
+    """The total loss of a built model: ``Σ_k w_k L_k`` over its outputs, plus penalties.
+
+    Args:
+        spec: the checked ``compile`` arguments.
+        model: a built model (its output names and shapes, graph and layers are read).
+
+    Attributes:
+        heads: one :class:`Head` per output, in output order.
+    """
+
+    def __init__(self, spec: CompileSpec, model):
+        names = model.output_names
+        loss_list = per_output(spec.loss, names, "loss")
+        missing = [n for n, loss in zip(names, loss_list) if loss is None]
+        if missing:
+            raise ValueError(f"no loss for outputs {missing}")
+        weights = [1.0 if w is None else w
+                   for w in per_output(spec.loss_weights, names, "loss_weights", 1.0)]
+        for w in weights:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise ValueError(f"loss_weights must be finite numbers >= 0, got {w!r}")
+        self.heads = []
+        for k, (name, loss, weight) in enumerate(zip(names, loss_list, weights)):
+            head = Head(name, loss, float(weight))
+            layer = model.graph.output_layer(k)
+            if layer is not None and layer.activity_regularizer is None:
+                head.fused = loss.logits_loss(getattr(layer, "activation", None))
+                head.logits_layer = layer if head.fused is not None else None
+            self.heads.append(head)
+        self.graph = model.graph
+        self.xp = model.backend.xp
+        layers = model._flat_layers()
+        self.regularized = [layer for layer in layers if layer.regularizers]
+        self.has_activity = model.graph.has_activity()
+        self.mean_reduced = all(h.loss.reduction == "sum_over_batch_size" for h in self.heads)
+
+    @property
+    def multi(self) -> bool:
+        return len(self.heads) > 1
+
+    def _output_loss(self, head: Head, Y, P, weighted: dict):
+        if head.fused is not None:  # from the logits: exact where P saturates
+            return head.fused.value(self.xp, Y, head.logits_layer.logits(), **weighted)
+        return head.loss.value(self.xp, Y, P, **weighted)
+
+    def __call__(self, Ys, Ps, W=None):
+        """``(L, Ls)``: the total loss (penalties included) of a forward pass already made,
+        and the per-output losses (None for one output), 0-d device arrays."""
+        weighted = {} if W is None else {"sample_weight": W}
+        Ls = [self._output_loss(h, Y, P, weighted) for h, Y, P in zip(self.heads, Ys, Ps)]
+        L = None
+        for head, Lk in zip(self.heads, Ls):
+            L = _add(L, Lk * head.weight if head.weight != 1.0 else Lk)
+        return _add(L, self.penalty(Ps[0].shape[0])), (Ls if self.multi else None)
+
+    def value_and_gradients(self, Ys, Ps, W=None):
+        """``(L, Ls, dYs, logits)``: the losses as in :meth:`__call__` but without the
+        penalties, the gradient at each output (at its logits where ``logits[k]``)."""
+        weighted = {} if W is None else {"sample_weight": W}
+        L, Ls, dYs, logits = None, [], [], []
+        for head, Y, P in zip(self.heads, Ys, Ps):
+            Lk = self._output_loss(head, Y, P, weighted)
+            if head.fused is not None:
+                dY = head.fused.logits_gradient(self.xp, Y, P, **weighted)
+            else:
+                dY = head.loss.gradient(self.xp, Y, P, **weighted)
+            Ls.append(Lk)
+            if head.weight != 1.0:
+                Lk, dY = Lk * head.weight, dY * head.weight
+            L = _add(L, Lk)
+            dYs.append(dY)
+            logits.append(head.fused is not None)
+        return L, (Ls if self.multi else None), dYs, logits
+
+    def penalty(self, n: int):
+        """Weight penalties plus activity penalties (``R(Y)/n``) of the last forward pass,
+        a 0-d array, or None when the model has none."""
+        total = None
+        for layer in self.regularized:
+            total = _add(total, layer.regularization_loss())
+        if self.has_activity:
+            for regularizer, Y in self.graph.activity_terms():
+                total = _add(total, regularizer.penalty(self.xp, Y) * (1.0 / n))
+        return total
+
+    def add_penalty_gradients(self) -> None:
+        """Add ``∂R/∂W`` to the gradients of every regularized trainable weight."""
+        for layer in self.regularized:
+            if layer.trainable:
+                layer.add_regularization_gradients()
+
+    # -- epoch totals -------------------------------------------------------------------
+    def accumulate(self, totals, L, Ls, n: int) -> list:
+        """Running sums of per-sample losses (each batch loss is reduced over ``n`` samples),
+        kept on the device."""
+        new = [L * float(n) if self.mean_reduced else L]
+        if Ls is not None:
+            new += [Lk * (1.0 / h.loss.scale(n)) for Lk, h in zip(Ls, self.heads)]
+        return new if totals is None else [t + v for t, v in zip(totals, new)]
+
+    def logs(self, totals, n: int, prefix: str = "") -> dict:
+        """The epoch's mean losses as floats (one device read per value)."""
+        logs = {prefix + "loss": float(totals[0]) / (n if self.mean_reduced else 1)}
+        for head, total in zip(self.heads, totals[1:]):
+            logs[f"{prefix}{head.name}_loss"] = float(total) * head.loss.scale(n)
+        return logs
+
+
+class CompiledMetrics:
+    """Each output's metrics, resolved from ``compile``'s names against its loss and units.
+
+    Args:
+        spec: the checked ``compile`` arguments.
+        loss: the model's :class:`CompiledLoss` (its heads get their metrics here).
+        model: the built model.
+
+    Raises:
+        ValueError: one metric object given for two outputs.
+    """
+
+    def __init__(self, spec: CompileSpec, loss: CompiledLoss, model):
+        names = model.output_names
+        if isinstance(spec.metrics, dict):
+            lists = per_output(spec.metrics, names, "metrics", [])
+        else:
+            lists = [list(spec.metrics or [])] * len(names)
+        lists = [[m] if isinstance(m, (str, metrics_module.Metric)) else list(m or []) for m in lists]
+        self.heads = loss.heads
+        self.xp = model.backend.xp
+        seen: list = []
+        for k, (head, ids) in enumerate(zip(self.heads, lists)):
+            units = model.output_shapes[k][-1]
+            head.metrics = [metrics_module.get(m, loss=head.loss, output_units=units) for m in ids]
+            if len(names) > 1:
+                for m in head.metrics:  # one object per output, named after it
+                    if any(m is o for o in seen):
+                        raise ValueError(f"metric object {m!r} is given for two outputs; pass names "
+                                         "or one object per output")
+                    seen.append(m)
+        self.metrics = [m for h in self.heads for m in h.metrics]
+
+    def reset(self) -> None:
+        for m in self.metrics:
+            m.reset()
+
+    def update(self, Ys, Ps, W=None) -> None:
+        """Add one batch to every metric (no device read)."""
+        weighted = {} if W is None else {"sample_weight": W}
+        for head, Y, P in zip(self.heads, Ys, Ps):
+            for m in head.metrics:
+                m.update(self.xp, Y, P, **weighted)
+
+    def logs(self, prefix: str = "") -> dict:
+        """``{name: value}`` with Keras's names (``o1_accuracy`` for several outputs)."""
+        multi = len(self.heads) > 1
+        return {prefix + (f"{h.name}_{m.name}" if multi else m.name): m.result()
+                for h in self.heads for m in h.metrics}
+
+
+def _add(total, term):
+    if term is None:
+        return total
+    return term if total is None else total + term

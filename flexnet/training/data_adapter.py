@@ -1,0 +1,249 @@
+"""Everything about incoming data: conversion, checks, weights, splits and batches.
+
+:class:`DataAdapter` turns what a user passes to ``fit``/``evaluate``/``predict``
+(NumPy arrays, lists, arrays of the model's backend; a list or dict per input
+and output) into checked arrays on the model's device, once per call, with the
+clear errors flexnet promises: wrong feature counts, mismatched lengths, labels
+outside the classes, NaN or infinity, empty data. :class:`ArrayData` holds the
+result and cuts it into mini-batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import array_api_compat
+import array_api_compat.numpy as host_xp
+import numpy as np
+
+from flexnet import data
+from flexnet.transfer import as_array, is_array, is_device_array
+
+__all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass
+class ArrayData:
+    """Inputs, targets and sample weights on the model's device, checked.
+
+    Attributes:
+        Xs: one array per input, ``n`` samples each.
+        Ys: one array per output (empty for prediction).
+        W: per-sample weights ``(n,)`` or None.
+        was_host: the inputs came as host data (``predict`` then returns NumPy).
+    """
+
+    Xs: list
+    Ys: list
+    W: object = None
+    was_host: bool = False
+
+    @property
+    def n(self) -> int:
+        return self.Xs[0].shape[0]
+
+    def num_batches(self, batch_size: int) -> int:
+        return data.num_batches(self.n, batch_size)
+
+    def batches(self, batch_size: int, order=None):
+        """Yield ``(Xs, Ys, W)`` per mini-batch; ``order`` is a device permutation or None."""
+        k, m = len(self.Xs), len(self.Ys)
+        for batch in data.batches(*self.Xs, *self.Ys, self.W, batch_size=batch_size, order=order):
+            yield list(batch[:k]), list(batch[k:k + m]), batch[-1]
+
+
+class DataAdapter:
+    """Converts and checks data for one model.
+
+    Args:
+        model: the model (its backend, dtype, input and output names and shapes; it
+            is built from the first inputs if it allows that).
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    # -- conversion -----------------------------------------------------------------
+    def to_backend(self, a, what: str, dtype: str | None):
+        """``(array on the model's backend, was_host)``; never modifies ``a``."""
+        b = self.model.backend
+        if a is None:
+            raise ValueError(f"{what} is required, got None")
+        if is_device_array(a):
+            if not b.owns(a):
+                raise TypeError(
+                    f"{what} is {b.describe(a)} but the model lives on backend {b.name!r} "
+                    f"(device {b.device!r}); pass a NumPy array or move the model with "
+                    f"model.to(...)"
+                )
+            dev = array_api_compat.device(a)
+            if str(dev) != str(b.device):
+                raise ValueError(f"{what} is on device {dev!r} but the model is on device "
+                                 f"{b.device!r}; move one of them")
+            if dtype is not None and a.dtype != b.dtype(dtype):
+                a = b.xp.astype(a, b.dtype(dtype))
+            return a, False
+        host = np.asarray(a)
+        if host.dtype.kind not in "biuf":
+            raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
+        return b.from_numpy(host, dtype), True
+
+    def check_finite(self, X, what: str) -> None:
+        """Raise ValueError if a float array holds NaN or infinity."""
+        xp = self.model.backend.xp
+        if not xp.isdtype(X.dtype, "real floating"):
+            return
+        # NaN and ±inf survive a sum, so a finite sum proves every entry finite in one
+        # read-only pass; only an infinite sum (or an overflow) needs the exact check,
+        # whose boolean temporary is as large as the data.
+        if bool(xp.isfinite(xp.sum(X))):
+            return
+        if not bool(xp.all(xp.isfinite(X))):
+            raise ValueError(f"{what} contains NaN or infinity")
+
+    @staticmethod
+    def per_io(value, names: list[str], what: str) -> list:
+        """Split ``value`` (an array, a list/tuple or a dict keyed by name) into one per name."""
+        if isinstance(value, dict):
+            missing = [n for n in names if n not in value]
+            unknown = sorted(set(value) - set(names))
+            if missing or unknown:
+                raise ValueError(f"{what} is a dict with keys {sorted(value)} but the model's "
+                                 f"{what} names are {names}")
+            return [value[n] for n in names]
+        if len(names) == 1:
+            if isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0]):
+                return [value[0]]
+            return [value]
+        if not isinstance(value, (list, tuple)) or len(value) != len(names):
+            got = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
+            raise ValueError(f"the model has {len(names)} {what}s {names}; give a list or a dict of "
+                             f"{len(names)} arrays, got {got}")
+        return list(value)
+
+    # -- inputs, targets, weights ----------------------------------------------------------
+    def inputs(self, x, what: str = "x"):
+        """Move inputs to the backend (building the model if needed) and check their shapes.
+
+        Returns ``(list of arrays, was_host)``.
+        """
+        model = self.model
+        model._bind()
+        if x is None:
+            raise ValueError(f"{what} is required, got None")
+        names = model.input_names if model.built else ["input"]  # unbuilt: a Sequential, one input
+        parts = self.per_io(x, names, "input")
+        Xs, host = [], []
+        for part in parts:
+            label = what if len(parts) == 1 else f"{what}[{names[len(Xs)]!r}]"
+            X, was_host = self.to_backend(as_array(part, label), label, model.dtype)
+            if X.ndim < 2:
+                raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
+                                 f"{tuple(X.shape)}; for a single feature use x.reshape(-1, 1)")
+            if X.shape[0] == 0:
+                raise ValueError(f"{label} is empty (0 samples)")
+            Xs.append(X)
+            host.append(was_host)
+        if not model.built:
+            model._lazy_build(Xs[0])
+        for k, (X, shape) in enumerate(zip(Xs, model.input_shapes)):
+            label = what if len(Xs) == 1 else f"{what}[{model.input_names[k]!r}]"
+            if tuple(X.shape[1:]) != tuple(shape[1:]):
+                raise ValueError(f"model {model.name!r} expects {label} of shape (n, "
+                                 f"{', '.join(map(str, shape[1:]))}), got shape {tuple(X.shape)}")
+            if X.shape[0] != Xs[0].shape[0]:
+                raise ValueError(f"all inputs need the same number of samples, got "
+                                 f"{[int(a.shape[0]) for a in Xs]}")
+            self.check_finite(X, label)
+        return Xs, all(host)
+
+    def targets(self, y, n: int, heads, what: str = "y") -> list:
+        """One target array per output, checked against its loss and shape, on the backend."""
+        if y is None:
+            raise ValueError(f"{what} is required for training and evaluation, got None")
+        model = self.model
+        parts = self.per_io(y, model.output_names, "output")
+        out = []
+        for k, (part, head) in enumerate(zip(parts, heads)):
+            label = what if len(parts) == 1 else f"{what}[{head.name!r}]"
+            out.append(self._target(as_array(part, label), n, head.loss, model.output_shapes[k], label))
+        return out
+
+    def _target(self, y, n: int, loss, output_shape, what: str):
+        if y is None:
+            raise ValueError(f"{what} is required for training and evaluation, got None")
+        b, dtype = self.model.backend, self.model.dtype
+        if is_device_array(y):
+            Y, _ = self.to_backend(y, what, None)
+            Y = loss.prepare_targets(b.xp, Y, output_shape, dtype)
+        else:
+            host = np.asarray(y)
+            if host.dtype.kind not in "biuf":
+                raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
+            host = loss.prepare_targets(host_xp, host, output_shape, dtype)
+            integral = np.issubdtype(host.dtype, np.integer)
+            Y = b.from_numpy(host, b.index_dtype if integral else None)
+        if Y.shape[0] != n:
+            raise ValueError(f"x has {n} samples but {what} has {Y.shape[0]}; they must match")
+        self.check_finite(Y, what)
+        return Y
+
+    def sample_weight(self, sample_weight, n: int, what: str = "sample_weight"):
+        """Per-sample weights as a ``(n,)`` array of the model's dtype, or None."""
+        if sample_weight is None:
+            return None
+        W, _ = self.to_backend(as_array(sample_weight, what), what, self.model.dtype)
+        if tuple(W.shape) != (n,):
+            raise ValueError(f"{what} must have shape ({n},), one weight per sample, got "
+                             f"{tuple(W.shape)}")
+        xp = self.model.backend.xp
+        if not bool(xp.all(xp.isfinite(W))) or bool(xp.any(W < 0)):
+            raise ValueError(f"{what} must be finite and non-negative")
+        return W
+
+    def weights(self, sample_weight, class_weight, Ys, heads, n: int):
+        """``sample_weight`` times the weight of each sample's class (first output)."""
+        W = self.sample_weight(sample_weight, n)
+        if class_weight is None:
+            return W
+        C = heads[0].loss.class_sample_weights(self.model.backend.xp, Ys[0], class_weight,
+                                               self.model.dtype)
+        return C if W is None else W * C
+
+    # -- whole calls --------------------------------------------------------------------------
+    def arrays(self, x, y, heads, sample_weight=None, class_weight=None, suffix: str = "") -> ArrayData:
+        """Inputs, targets and weights of a ``fit``/``evaluate`` call, on the device."""
+        Xs, _ = self.inputs(x, "x" + suffix)
+        heads = heads()  # resolved once the model is built (a Sequential may build from x)
+        n = Xs[0].shape[0]
+        Ys = self.targets(y, n, heads, "y" + suffix)
+        if class_weight is None:
+            W = self.sample_weight(sample_weight, n, "sample_weight" + suffix)
+        else:
+            W = self.weights(sample_weight, class_weight, Ys, heads, n)
+        return ArrayData(Xs, Ys, W)
+
+    def training(self, x, y, heads, sample_weight, class_weight, validation_split, validation_data):
+        """``(train, validation or None)`` for ``fit``: Keras's ``validation_split`` takes the
+        last fraction of the samples, before any shuffling."""
+        sample_weight = as_array(sample_weight, "sample_weight")
+        if validation_data is None and validation_split:
+            (x, y, *weights), validation_data = data.split_validation(
+                x, y, validation_split, sample_weight=sample_weight)
+            sample_weight = weights[0] if weights else None
+        train = self.arrays(x, y, heads, sample_weight, class_weight)
+        if validation_data is None:
+            return train, None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)"
+            )
+        weights = validation_data[2] if len(validation_data) == 3 else None
+        return train, self.arrays(*validation_data[:2], heads, weights, suffix="_val")
+
+    def prediction(self, x) -> ArrayData:
+        """The inputs of a ``predict`` call, on the device."""
+        Xs, was_host = self.inputs(x)
+        return ArrayData(Xs, [], None, was_host)

@@ -1,0 +1,291 @@
+"""The training engine: ``compile``, ``fit``, ``evaluate``, ``predict`` and open gradients.
+
+A :class:`Trainer` belongs to one model (``model.fit`` calls ``model.trainer.fit``);
+it owns the loops, the callbacks and progress display, and runs the
+:class:`~flexnet.training.step.TrainStep`. What comes in goes through the
+:class:`~flexnet.training.data_adapter.DataAdapter` once per call; what
+``compile`` decided lives in the compiled loss and metrics. The model is used
+through a small protocol: ``graph``, ``_flat_layers()``, its input and output
+names and shapes, ``backend``/``dtype``/``rng``, ``_bind()`` and ``_lazy_build(X)``.
+"""
+
+from __future__ import annotations
+
+from flexnet import callbacks as callbacks_module
+from flexnet import data
+from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
+from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.step import TrainStep
+
+__all__ = ["Trainer"]
+
+
+def _batch_size(batch_size) -> int:
+    return data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+
+
+class Trainer:
+    """Compiles, trains, evaluates and runs one model.
+
+    Args:
+        model: the model it trains.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.adapter = DataAdapter(model)
+        self.spec: CompileSpec | None = None
+        self._parts = None  # (CompiledLoss, CompiledMetrics, TrainStep), made when first needed
+
+    # -- compile --------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
+        """Choose the optimizer, loss and metrics for training.
+
+        Args:
+            optimizer: a name (``"sgd"``, ``"rmsprop"``, ``"adam"``, ...) or an
+                :class:`~flexnet.optimizers.Optimizer` (your own included).
+            loss: a name (``"mse"``, ``"binary_crossentropy"``, ...) or a
+                :class:`~flexnet.losses.Loss`; for several outputs, one loss for all,
+                a list (one per output) or a dict keyed by output name.
+            metrics: names or :class:`~flexnet.metrics.Metric` objects (``"accuracy"``
+                is chosen from the loss); for several outputs a list applies to each
+                output and a dict keys lists by output name.
+            loss_weights: for several outputs, a list or dict of factors: the total
+                loss is ``Σ_k w_k L_k``.
+        """
+        spec = CompileSpec(optimizer, loss, metrics, loss_weights)
+        model = self.model
+        self.spec, self._parts = spec, None
+        model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
+        model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
+        if model.built:
+            self.setup()
+
+    def reset(self) -> None:
+        """Forget the compiled parts (the model's layers changed); made again when needed."""
+        self._parts = None
+
+    def setup(self):
+        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model."""
+        if self._parts is None:
+            model = self.model
+            loss = CompiledLoss(self.spec, model)
+            metrics = CompiledMetrics(self.spec, loss, model)
+            self._parts = (loss, metrics, TrainStep(model, loss, metrics, self.spec.optimizer))
+            model.metrics = metrics.metrics
+        return self._parts
+
+    def _heads(self):
+        return self.setup()[0].heads
+
+    def _require_compiled(self, what: str) -> None:
+        if self.spec is None:
+            raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before {what}")
+
+    # -- one batch ------------------------------------------------------------------------
+    def compute_gradients(self, x, y, training: bool = True, sample_weight=None):
+        """The loss and its gradient with respect to every trainable weight.
+
+        Runs one forward and backward pass over all of ``x`` as one batch; the
+        weights do not change (moving statistics that a training-mode forward pass
+        updates, as in BatchNormalization, are put back). The loss includes the
+        regularization penalties.
+
+        Args:
+            x: inputs, NumPy or arrays on the model's backend (a list or dict for
+                several inputs).
+            y: targets (a list or dict for several outputs).
+            training: run layers in training mode (dropout active), as ``fit`` does.
+            sample_weight: optional per-sample weights, shape ``(n,)``.
+
+        Returns:
+            ``(loss, grads)``: the loss as a 0-d array on the model's backend
+            (``float(loss)`` reads it) and a list of gradient arrays in the order
+            of :attr:`trainable_weights` (for Dense-only models, the order of
+            :meth:`get_weights`).
+        """
+        self._require_compiled("compute_gradients()")
+        batch = self.adapter.arrays(x, y, self._heads, sample_weight)
+        step = self.setup()[2]
+        saved = [dict(layer.buffers) for layer in step.layers]
+        try:
+            L, _, _, grads = step.gradients(batch.Xs, batch.Ys, batch.W, training)
+        finally:
+            for layer, buffers in zip(step.layers, saved):
+                layer.buffers.update(buffers)
+        return L, grads
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None) -> float:
+        """One optimizer step on one batch; returns the batch loss as a float."""
+        self._require_compiled("train_on_batch()")
+        batch = self.adapter.arrays(x, y, self._heads, sample_weight, class_weight)
+        step = self.setup()[2]
+        L, _, _, grads = step.gradients(batch.Xs, batch.Ys, batch.W)
+        step.update(grads)
+        return float(L)
+
+    # -- loops -------------------------------------------------------------------------------
+    def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
+        loss, metrics, step = self.setup()
+        order = self.model.rng.permutation(train.n) if shuffle else None
+        metrics.reset()
+        totals = None
+        for index, (Xs, Ys, W) in enumerate(train.batches(batch_size, order)):
+            cbs.on_train_batch_begin(index)
+            L, Ls = step(Xs, Ys, W)
+            totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
+            cbs.on_train_batch_end(index)
+        logs = {**loss.logs(totals, train.n), **metrics.logs()}
+        optimizer = self.spec.optimizer
+        if callable(optimizer._learning_rate):  # a schedule: show the rate it reached
+            logs["learning_rate"] = optimizer.learning_rate
+        return logs
+
+    def _evaluate(self, batches: ArrayData, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
+        loss, metrics, step = self.setup()
+        metrics.reset()
+        totals = None
+        steps = batches.num_batches(batch_size)
+        for Xs, Ys, W in callbacks_module.progress(batches.batches(batch_size), steps, "evaluate",
+                                                   verbose):
+            L, Ls = step.test(Xs, Ys, W)
+            totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
+        return {**loss.logs(totals, batches.n, prefix), **metrics.logs(prefix)}
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: int = 1,
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight=None,
+        initial_epoch: int = 0,
+    ):
+        """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
+
+        Args:
+            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once) or arrays
+                already on the model's backend; a list or a dict keyed by input name
+                for several inputs.
+            y: targets (shape of the output, or ``(n,)`` class labels for sparse losses);
+                a list or a dict keyed by output name for several outputs.
+            batch_size: samples per step (default 32).
+            epochs: index of the last epoch (training runs from ``initial_epoch``).
+            verbose: 0 silent, 1 progress bar per epoch, 2 one line per epoch.
+            callbacks: list of :class:`~flexnet.callbacks.Callback`.
+            validation_split: fraction of the data, taken from the end, held out for validation.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
+                overrides ``validation_split``.
+            shuffle: reshuffle the training samples every epoch (on the device).
+            class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
+                class's weight (classes not listed weigh 1). For one-hot targets the class
+                is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
+                outputs it reads the first output's targets.
+            sample_weight: ``(n,)`` weights, one per sample; the loss becomes
+                ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
+            initial_epoch: epoch to start from (to resume a run).
+
+        Returns:
+            a :class:`~flexnet.callbacks.History` whose ``.history`` maps ``loss``, each
+            metric and their ``val_`` twins to per-epoch lists (and ``learning_rate`` when
+            the optimizer follows a schedule).
+        """
+        self._require_compiled("fit()")
+        batch_size = _batch_size(batch_size)
+        for label, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{label} must be an int >= 0, got {value!r}")
+        callbacks_module.check_verbose(verbose)
+        train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
+                                           validation_split, validation_data)
+        model = self.model
+        history = callbacks_module.History()
+        extra = [callbacks_module.ProgressBar(verbose)] if verbose else []
+        params = {"epochs": epochs, "steps": train.num_batches(batch_size), "samples": train.n,
+                  "verbose": verbose}
+        # the progress bar after the user's callbacks, so it shows the keys they add
+        cbs = callbacks_module.CallbackList([*(callbacks or []), *extra, history], model, params)
+        model.stop_training = False
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            logs = self._run_epoch(train, batch_size, shuffle, cbs)
+            if val is not None:
+                logs.update(self._evaluate(val, batch_size, prefix="val_"))
+            cbs.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        cbs.on_train_end()
+        model.history = history
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int = 0,
+                 sample_weight=None, return_dict: bool = False):
+        """Loss and metrics on ``(x, y)``, in inference mode.
+
+        Args:
+            x, y: inputs and targets, as for :meth:`fit`.
+            batch_size: samples per forward pass (default 32).
+            verbose: 0 silent, 1 a progress bar and the results, 2 the results only.
+            sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
+            return_dict: return ``{"loss": ..., "accuracy": ...}``.
+
+        Returns:
+            the loss as a float when there are no metrics (and one output), else
+            ``[loss, *per-output losses, *metrics]``; with ``return_dict=True``, a dict.
+        """
+        self._require_compiled("evaluate()")
+        batch_size = _batch_size(batch_size)
+        callbacks_module.check_verbose(verbose)
+        logs = self._evaluate(self.adapter.arrays(x, y, self._heads, sample_weight), batch_size,
+                              verbose=verbose)
+        if verbose:
+            print(callbacks_module.format_logs(logs))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0):
+        """The network's outputs for ``x``, in inference mode.
+
+        Args:
+            x: inputs, NumPy (or a list) or arrays on the model's backend; a list or
+                dict for several inputs.
+            batch_size: samples per forward pass (default 32).
+            verbose: 1 shows a progress bar over the batches; 0 and 2 are silent.
+
+        Returns:
+            a NumPy array when ``x`` was NumPy (or a list), else an array of the
+            model's backend, shape ``(n, *output_shape[1:])``; a list of them for a
+            model with several outputs.
+        """
+        batch_size = _batch_size(batch_size)
+        callbacks_module.check_verbose(verbose)
+        inputs = self.adapter.prediction(x)
+        graph = self.model.graph
+        steps = inputs.num_batches(batch_size)
+        outputs = [graph.forward(Xs, False) for Xs, _, _ in
+                   callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
+        return self.join(outputs, inputs.was_host)
+
+    def __call__(self, x, training: bool = False):
+        """The outputs for one batch, without batching (``model(x)`` on arrays)."""
+        inputs = self.adapter.prediction(x)
+        return self.join([self.model.graph.forward(inputs.Xs, training)], inputs.was_host)
+
+    def join(self, outputs: list, was_host: bool):
+        """Join per-batch outputs; NumPy if the inputs were; one array per output."""
+        backend = self.model.backend
+        joined = []
+        for k in range(len(outputs[0])):
+            parts = [batch[k] for batch in outputs]
+            P = parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)
+            joined.append(backend.to_numpy(P, copy=False) if was_host else P)
+        return joined[0] if len(joined) == 1 else joined
