@@ -31,6 +31,8 @@ from abc import ABC, abstractmethod
 
 import array_api_compat
 
+from flexnet.registry import Kind
+
 __all__ = [
     "ACTIVATIONS",
     "ELU",
@@ -116,6 +118,10 @@ class ActivationFunction(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> activation class. Add your own with :func:`register`.
+ACTIVATIONS = Kind("activation", ActivationFunction)
+
+
 # -- argument checks --------------------------------------------------------------------------
 
 
@@ -137,6 +143,7 @@ def _axis(axis) -> int:
 # -- identity, step, sign -----------------------------------------------------------------------
 
 
+@ACTIVATIONS.register("linear", "identity")
 class Linear(ActivationFunction):
     """Identity: ``f(z) = z``, ``f'(z) = 1``. Also named ``"identity"``."""
 
@@ -149,6 +156,7 @@ class Linear(ActivationFunction):
         return dY
 
 
+@ACTIVATIONS.register("step")
 class Step(ActivationFunction):
     """Heaviside step: ``f(z) = 1`` for ``z > 0``, else ``0``.
 
@@ -166,6 +174,7 @@ class Step(ActivationFunction):
         return xp.zeros_like(dY)
 
 
+@ACTIVATIONS.register("sign")
 class Sign(ActivationFunction):
     """Sign: ``f(z) = -1, 0, 1`` for ``z < 0``, ``z = 0``, ``z > 0``.
 
@@ -185,6 +194,7 @@ class Sign(ActivationFunction):
 # -- sigmoids -----------------------------------------------------------------------------------
 
 
+@ACTIVATIONS.register("sigmoid")
 class Sigmoid(ActivationFunction):
     """Logistic sigmoid ``σ(z) = 1 / (1 + e^{-z})``, ``σ'(z) = σ(z)(1 - σ(z))``.
 
@@ -208,6 +218,7 @@ class Sigmoid(ActivationFunction):
         return dY * Y * (1.0 - Y)
 
 
+@ACTIVATIONS.register("hard_sigmoid")
 class HardSigmoid(ActivationFunction):
     """Piecewise-linear sigmoid, as Keras 3 and PyTorch define it:
     ``f(z) = relu6(z + 3) / 6 = clip(z/6 + 1/2, 0, 1)``.
@@ -225,6 +236,7 @@ class HardSigmoid(ActivationFunction):
         return dY * inside * (1.0 / 6.0)
 
 
+@ACTIVATIONS.register("tanh")
 class Tanh(ActivationFunction):
     """Hyperbolic tangent ``tanh(z)``, derivative ``1 - tanh²(z)``."""
 
@@ -240,6 +252,7 @@ class Tanh(ActivationFunction):
 # -- rectifiers ---------------------------------------------------------------------------------
 
 
+@ACTIVATIONS.register("relu")
 class ReLU(ActivationFunction):
     """Rectified linear unit ``max(z, 0)``; derivative 1 for ``z > 0``, else 0."""
 
@@ -252,6 +265,7 @@ class ReLU(ActivationFunction):
         return dY * xp.astype(Z > 0, dY.dtype)  # not where(): 15x slower on NumPy
 
 
+@ACTIVATIONS.register("smooth_relu")
 class SmoothReLU(ActivationFunction):
     """Smooth ReLU ``f(z) = (z + sqrt(z² + ε)) / 2``, ``f'(z) = (z / sqrt(z² + ε) + 1) / 2``.
 
@@ -279,6 +293,7 @@ class SmoothReLU(ActivationFunction):
         return {"epsilon": self.epsilon}
 
 
+@ACTIVATIONS.register("leaky_relu")
 class LeakyReLU(ActivationFunction):
     """Leaky ReLU: ``f(z) = z`` for ``z > 0``, ``a·z`` otherwise; ``f'(z) = 1`` or ``a``.
 
@@ -314,6 +329,7 @@ class LeakyReLU(ActivationFunction):
         return {"negative_slope": self.negative_slope}
 
 
+@ACTIVATIONS.register("elu")
 class ELU(ActivationFunction):
     """Exponential linear unit (Clevert et al., "Fast and Accurate Deep Network Learning
     by Exponential Linear Units (ELUs)", ICLR 2016).
@@ -346,6 +362,7 @@ class ELU(ActivationFunction):
         return {"alpha": self.alpha}
 
 
+@ACTIVATIONS.register("selu")
 class SELU(ELU):
     """Scaled ELU (Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017):
     ``f(z) = λ z`` for ``z > 0``, ``λ α (e^z - 1)`` otherwise; ``f'(z) = λ`` or ``f(z) + λα``,
@@ -364,6 +381,7 @@ class SELU(ELU):
         return {}
 
 
+@ACTIVATIONS.register("softplus")
 class Softplus(ActivationFunction):
     """Softplus ``f(z) = log(1 + e^z)``, ``f'(z) = σ(z)``.
 
@@ -380,6 +398,7 @@ class Softplus(ActivationFunction):
         return dY * -xp.expm1(-Y)
 
 
+@ACTIVATIONS.register("silu", "swish")
 class SiLU(ActivationFunction):
     """SiLU, also named swish (Ramachandran et al., "Searching for Activation Functions",
     2017; Elfwing et al., 2018): ``f(z) = z σ(z)``,
@@ -462,6 +481,7 @@ def _normal_cdf_and_pdf(xp, Z):
     return xp.where(Z < 0, tail, 1.0 - tail), E * _INV_SQRT_2PI
 
 
+@ACTIVATIONS.register("gelu")
 class GELU(ActivationFunction):
     """Gaussian error linear unit (Hendrycks & Gimpel, "Gaussian Error Linear Units
     (GELUs)", 2016).
@@ -520,6 +540,7 @@ class GELU(ActivationFunction):
 # -- softmax ------------------------------------------------------------------------------------
 
 
+@ACTIVATIONS.register("softmax")
 class Softmax(ActivationFunction):
     """Softmax along ``axis``: ``y_i = e^{z_i - max z} / Σ_j e^{z_j - max z}``.
 
@@ -545,6 +566,7 @@ class Softmax(ActivationFunction):
         return {"axis": self.axis}
 
 
+@ACTIVATIONS.register("log_softmax")
 class LogSoftmax(ActivationFunction):
     """Log-softmax along ``axis``: ``y_i = z_i - m - log Σ_j e^{z_j - m}`` with ``m = max z``.
 
@@ -589,30 +611,6 @@ gelu = GELU()
 softmax = Softmax()
 log_softmax = LogSoftmax()
 
-#: Name -> activation class. Add your own with :func:`register`.
-ACTIVATIONS: dict[str, type[ActivationFunction]] = {
-    "linear": Linear,
-    "identity": Linear,
-    "step": Step,
-    "sign": Sign,
-    "sigmoid": Sigmoid,
-    "hard_sigmoid": HardSigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "smooth_relu": SmoothReLU,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "selu": SELU,
-    "softplus": Softplus,
-    "silu": SiLU,
-    "swish": SiLU,
-    "gelu": GELU,
-    "softmax": Softmax,
-    "log_softmax": LogSoftmax,
-}
-_BUILTIN = dict(ACTIVATIONS)
-
-
 # -- lookup, serialization, registration -------------------------------------------------------
 
 
@@ -627,44 +625,7 @@ def get(identifier) -> ActivationFunction:
         ValueError: unknown name, listing the valid ones; a malformed dict.
         TypeError: anything else, or a config the class does not take.
     """
-    if identifier is None:
-        return Linear()
-    if isinstance(identifier, ActivationFunction):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, ActivationFunction):
-        return identifier()
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, dict):
-        return _from_dict(identifier)
-    raise TypeError(
-        "activation must be a name, a config dict or an ActivationFunction, "
-        f"got {type(identifier).__name__}"
-    )
-
-
-def _lookup(name: str) -> type[ActivationFunction]:
-    cls = ACTIVATIONS.get(name.lower())
-    if cls is None:
-        cls = {c.__name__: c for c in ACTIVATIONS.values()}.get(name)
-    if cls is None:
-        raise ValueError(f"unknown activation {name!r}; valid names are {sorted(ACTIVATIONS)}")
-    return cls
-
-
-def _from_dict(spec: dict) -> ActivationFunction:
-    if (set(spec) - {"class_name", "config"} or not isinstance(spec.get("class_name"), str)
-            or not isinstance(spec.get("config", {}), dict)):
-        raise ValueError(
-            "an activation config is a dict {'class_name': str, 'config': dict}, "
-            f"got {spec!r}"
-        )
-    cls = _lookup(spec["class_name"])
-    config = spec.get("config", {})
-    try:
-        return cls(**config)
-    except TypeError as exc:
-        raise TypeError(f"activation {spec['class_name']!r} does not take config {config}: {exc}") from None
+    return Linear() if identifier is None else ACTIVATIONS.resolve(identifier)
 
 
 def serialize(activation) -> str | dict:
@@ -676,16 +637,15 @@ def serialize(activation) -> str | dict:
     """
     act = get(activation)
     cls = type(act)
-    names = [k for k, c in ACTIVATIONS.items() if c is cls]
-    name = act.name if act.name in names else (names[0] if names else act.name)
-    config = act.get_config()
     try:
         default = cls().get_config()
     except TypeError:  # a user class with required arguments
         default = None
-    if names and config == default:
-        return name
-    return {"class_name": cls.__name__, "config": config}
+    if act.get_config() == default:
+        for name in (act.name, *ACTIVATIONS.names_of(cls)):
+            if ACTIVATIONS.find(name) is cls:
+                return name
+    return ACTIVATIONS.serialize(act)
 
 
 def register(name: str, function, derivative=None, *, overwrite: bool = False):
@@ -722,12 +682,7 @@ def register(name: str, function, derivative=None, *, overwrite: bool = False):
         >>> layer = fx.layers.Dense(4, activation="softsign")
         >>> fx.activations.unregister("softsign")
     """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"an activation name must be a non-empty string, got {name!r}")
-    key = name.lower()
-    if key in ACTIVATIONS and not overwrite:
-        kind = "a built-in" if key in _BUILTIN else "an already registered"
-        raise ValueError(f"{name!r} is {kind} activation; pass overwrite=True to replace it")
+    key = name.lower() if isinstance(name, str) else name
     if isinstance(function, type):
         if not issubclass(function, ActivationFunction):
             raise TypeError(f"a class to register must subclass ActivationFunction, got {function!r}")
@@ -740,8 +695,8 @@ def register(name: str, function, derivative=None, *, overwrite: bool = False):
                 "register(name, f, df) takes two callables f(Z) -> Y and df(Z) -> f'(Z), "
                 f"got {type(function).__name__} and {type(derivative).__name__}"
             )
-        cls = _pair_class(key, function, derivative)
-    ACTIVATIONS[key] = cls
+        cls = _pair_class(str(key), function, derivative)
+    ACTIVATIONS.add(key, cls, overwrite=overwrite)
     return cls
 
 
@@ -764,12 +719,4 @@ def unregister(name: str) -> None:
     Raises:
         ValueError: the name is not registered, or is a built-in that was not overwritten.
     """
-    key = name.lower() if isinstance(name, str) else name
-    if key not in ACTIVATIONS:
-        raise ValueError(f"activation {name!r} is not registered")
-    if key in _BUILTIN:
-        if ACTIVATIONS[key] is _BUILTIN[key]:
-            raise ValueError(f"{name!r} is a built-in activation; it cannot be unregistered")
-        ACTIVATIONS[key] = _BUILTIN[key]
-    else:
-        del ACTIVATIONS[key]
+    ACTIVATIONS.remove(name)

@@ -23,7 +23,10 @@ import numbers
 import os
 import sys
 
+from flexnet.registry import Kind
+
 __all__ = [
+    "CALLBACKS",
     "CSVLogger",
     "Callback",
     "CallbackList",
@@ -101,6 +104,10 @@ class Callback:
     def on_train_batch_end(self, batch: int, logs=None): ...
 
 
+#: Class name -> flexnet's callback classes.
+CALLBACKS = Kind("callback", Callback)
+
+
 def _overrides(callback: Callback, hook: str) -> bool:
     """Whether ``callback`` has its own ``hook`` (a method of its class or, as in
     :class:`LambdaCallback`, a function set on the instance)."""
@@ -146,6 +153,7 @@ class CallbackList:
             cb.on_train_batch_end(batch, logs)
 
 
+@CALLBACKS.register()
 class History(Callback):
     """Records every epoch's logs; ``fit`` returns it.
 
@@ -278,6 +286,7 @@ def progress(batches, total: int, desc: str, verbose: int, file=None):
                 dynamic_ncols=True)
 
 
+@CALLBACKS.register()
 class ProgressBar(Callback):
     """Shows training progress: ``verbose=1`` a per-epoch bar (tqdm), ``verbose=2`` one
     line per epoch. Without tqdm installed, ``verbose=1`` prints the lines too.
@@ -449,6 +458,7 @@ class MonitorCallback(Callback):
         return float(logs[self.monitor])
 
 
+@CALLBACKS.register()
 class EarlyStopping(MonitorCallback):
     """Stop training when a monitored value has stopped improving.
 
@@ -544,6 +554,7 @@ class EarlyStopping(MonitorCallback):
         }
 
 
+@CALLBACKS.register()
 class ModelCheckpoint(MonitorCallback):
     """Save the model or its weights during training.
 
@@ -691,6 +702,7 @@ def _takes_rate(schedule) -> bool:
     return positional >= 2
 
 
+@CALLBACKS.register()
 class LearningRateScheduler(Callback):
     """Set the optimizer's learning rate at the start of every epoch.
 
@@ -746,6 +758,7 @@ class LearningRateScheduler(Callback):
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
+@CALLBACKS.register()
 class ReduceLROnPlateau(MonitorCallback):
     """Reduce the learning rate when a monitored value has stopped improving.
 
@@ -838,6 +851,7 @@ class ReduceLROnPlateau(MonitorCallback):
 
 # ----------------------------------------------------------------------
 # Logging and hooks.
+@CALLBACKS.register()
 class TerminateOnNaN(Callback):
     """Stop training when the loss becomes NaN or infinite.
 
@@ -856,6 +870,7 @@ class TerminateOnNaN(Callback):
         return {}
 
 
+@CALLBACKS.register()
 class CSVLogger(Callback):
     """Write each epoch's logs as one row of a CSV file.
 
@@ -924,6 +939,7 @@ _LAMBDA_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_e
                  "on_train_batch_begin", "on_train_batch_end")
 
 
+@CALLBACKS.register()
 class LambdaCallback(Callback):
     """A callback made of functions, for quick hooks without a class.
 

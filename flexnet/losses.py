@@ -19,7 +19,7 @@ import array_api_compat
 
 from flexnet import activations
 from flexnet.backend import default_index_dtype, dtype_name
-from flexnet.registry import resolve
+from flexnet.registry import Kind
 
 __all__ = [
     "BinaryCrossentropy",
@@ -206,6 +206,10 @@ class Loss(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> loss class, with Keras's names and short aliases.
+LOSSES = Kind("loss", Loss)
+
+
 def _shape_str(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
@@ -249,6 +253,7 @@ def _mean_last(xp, A):
 # -- regression ---------------------------------------------------------------------
 
 
+@LOSSES.register("mean_squared_error", "mse")
 class MeanSquaredError(Loss):
     """``ℓ_i = (1/k) Σ_j (P_ij - y_ij)²`` over the ``k`` outputs; ``∂ℓ_i/∂P_ij = 2 (P_ij - y_ij) / k``."""
 
@@ -262,6 +267,7 @@ class MeanSquaredError(Loss):
         return (P - y) * (2.0 / P.shape[-1])
 
 
+@LOSSES.register("sum_squared_error", "sum_of_squares", "sse")
 class SumSquaredError(Loss):
     """Sum of squares over outputs and samples: ``L = Σ_i Σ_j (P_ij - y_ij)²``.
 
@@ -282,6 +288,7 @@ class SumSquaredError(Loss):
         return 2.0 * (P - y)
 
 
+@LOSSES.register("mean_absolute_error", "mae")
 class MeanAbsoluteError(Loss):
     """``ℓ_i = (1/k) Σ_j |P_ij - y_ij|``; ``∂ℓ_i/∂P_ij = sign(P_ij - y_ij) / k``.
 
@@ -297,6 +304,7 @@ class MeanAbsoluteError(Loss):
         return xp.sign(P - y) * (1.0 / P.shape[-1])
 
 
+@LOSSES.register("huber", "huber_loss")
 class Huber(Loss):
     """Quadratic near the target, linear beyond ``delta`` (Keras's and PyTorch's form).
 
@@ -332,6 +340,7 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
+@LOSSES.register("log_cosh", "logcosh")
 class LogCosh(Loss):
     """``ℓ_i = (1/k) Σ_j log cosh(P_ij - y_ij)``; ``∂ℓ_i/∂P_ij = tanh(P_ij - y_ij) / k``.
 
@@ -369,6 +378,7 @@ class _BinaryMargin(Loss):
         return xp.where(M > 0.0, M, xp.zeros_like(M))
 
 
+@LOSSES.register("hinge")
 class Hinge(_BinaryMargin):
     """``ℓ_i = (1/k) Σ_j max(1 - y_ij P_ij, 0)`` with ``y ∈ {-1, 1}`` (0/1 targets are converted).
 
@@ -385,6 +395,7 @@ class Hinge(_BinaryMargin):
         return y * active * (-1.0 / P.shape[-1])
 
 
+@LOSSES.register("squared_hinge")
 class SquaredHinge(_BinaryMargin):
     """``ℓ_i = (1/k) Σ_j max(1 - y_ij P_ij, 0)²`` with ``y ∈ {-1, 1}`` (0/1 targets are converted).
 
@@ -401,6 +412,7 @@ class SquaredHinge(_BinaryMargin):
         return y * self._margins(xp, y, P) * (-2.0 / P.shape[-1])
 
 
+@LOSSES.register("categorical_hinge")
 class CategoricalHinge(Loss):
     """Multi-class hinge with one-hot targets ``y``, shape ``(n, C)`` (Keras's form).
 
@@ -432,6 +444,7 @@ class CategoricalHinge(Loss):
 # -- probabilities ------------------------------------------------------------------
 
 
+@LOSSES.register("kl_divergence", "kld", "kullback_leibler_divergence")
 class KLDivergence(Loss):
     """Kullback-Leibler divergence of the predicted distribution from the targets (Keras's form).
 
@@ -503,6 +516,7 @@ def _softmax(xp, Z):
     return activations.Softmax().forward(xp, Z)
 
 
+@LOSSES.register("binary_crossentropy")
 class BinaryCrossentropy(_CrossEntropy):
     """Binary cross-entropy, averaged over the ``k`` outputs of each sample.
 
@@ -541,6 +555,7 @@ class BinaryCrossentropy(_CrossEntropy):
         return y
 
 
+@LOSSES.register("categorical_crossentropy")
 class CategoricalCrossentropy(_CrossEntropy):
     """Categorical cross-entropy with one-hot (or soft) targets of shape ``(n, C)``.
 
@@ -572,6 +587,7 @@ class CategoricalCrossentropy(_CrossEntropy):
         return super().prepare_targets(xp, y, output_shape, dtype)
 
 
+@LOSSES.register("sparse_categorical_crossentropy")
 class SparseCategoricalCrossentropy(_CrossEntropy):
     """Categorical cross-entropy with integer class labels ``y_i ∈ {0..C-1}``, shape ``(n,)``.
 
@@ -630,31 +646,6 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
         return y
 
 
-#: Name -> loss class, with Keras's names and short aliases.
-LOSSES: dict[str, type[Loss]] = {
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-    "sum_squared_error": SumSquaredError,
-    "sum_of_squares": SumSquaredError,
-    "sse": SumSquaredError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "mae": MeanAbsoluteError,
-    "huber": Huber,
-    "huber_loss": Huber,
-    "log_cosh": LogCosh,
-    "logcosh": LogCosh,
-    "hinge": Hinge,
-    "squared_hinge": SquaredHinge,
-    "categorical_hinge": CategoricalHinge,
-    "kl_divergence": KLDivergence,
-    "kld": KLDivergence,
-    "kullback_leibler_divergence": KLDivergence,
-    "binary_crossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-}
-
-
 def serialize(loss: Loss) -> dict:
     """``{"class_name": ..., "config": ...}`` (JSON-serializable), read back by :func:`get`.
 
@@ -662,9 +653,7 @@ def serialize(loss: Loss) -> dict:
         >>> serialize(Huber(delta=2.0))["config"]["delta"]
         2.0
     """
-    if not isinstance(loss, Loss):
-        raise TypeError(f"serialize() needs a Loss, got {type(loss).__name__}")
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return LOSSES.serialize(loss)
 
 
 def deserialize(config: dict) -> Loss:
@@ -673,20 +662,10 @@ def deserialize(config: dict) -> Loss:
     ``class_name`` is a class name (``"Huber"``) or a registered name (``"huber"``).
 
     Raises:
-        ValueError: unknown class name, or a dict without ``class_name``.
-        TypeError: a config that is not a dict, or that the class does not accept.
+        ValueError: unknown class name, or a malformed dict.
+        TypeError: a config that the class does not accept.
     """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"a loss config is a dict with 'class_name' and 'config', got {config!r}")
-    name = config["class_name"]
-    classes = {cls.__name__: cls for cls in LOSSES.values()}
-    cls = classes.get(name) or (LOSSES.get(name.lower()) if isinstance(name, str) else None)
-    if cls is None:
-        raise ValueError(f"unknown loss class {name!r}; valid class names are {sorted(classes)}")
-    kwargs = config.get("config") or {}
-    if not isinstance(kwargs, dict):
-        raise TypeError(f"the 'config' of loss {name!r} must be a dict, got {type(kwargs).__name__}")
-    return cls.from_config(kwargs)
+    return LOSSES.deserialize(config)
 
 
 def get(identifier) -> Loss:
@@ -696,6 +675,4 @@ def get(identifier) -> Loss:
         ValueError: unknown name, listing the valid ones.
         TypeError: anything else.
     """
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    return resolve(identifier, LOSSES, Loss, "loss")
+    return LOSSES.resolve(identifier)

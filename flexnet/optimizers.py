@@ -17,8 +17,9 @@ from collections.abc import Callable
 import array_api_compat
 import numpy as np
 
+from flexnet import schedules
 from flexnet.backend import Backend, dtype_name
-from flexnet.registry import resolve
+from flexnet.registry import Kind, get_registered_name
 
 __all__ = [
     "SGD",
@@ -127,24 +128,18 @@ def _to_backend_of(host, param):
 
 
 def _serialize_rate(rate):
-    """A float stays a float; a schedule with ``get_config`` becomes
-    ``{"class_name": ..., "config": ...}``; a plain function is kept as it is (it
+    """A float stays a float; a schedule becomes ``{"class_name": ..., "config": ...}`` (so
+    does another callable with ``get_config``); a plain function is kept as it is (it
     rebuilds in memory but cannot be written to a file)."""
+    if isinstance(rate, schedules.LearningRateSchedule):
+        return schedules.serialize(rate)
     if callable(rate) and hasattr(rate, "get_config"):
-        return {"class_name": type(rate).__name__, "config": rate.get_config()}
+        return {"class_name": get_registered_name(type(rate)), "config": rate.get_config()}
     return rate
 
 
 def _deserialize_rate(rate):
-    if not isinstance(rate, dict):
-        return rate
-    try:
-        from flexnet import schedules
-    except ImportError as exc:  # pragma: no cover - only before flexnet.schedules exists
-        raise ValueError(
-            f"learning_rate {rate!r} names a schedule but flexnet.schedules is unavailable: {exc}"
-        ) from None
-    return schedules.deserialize(rate)
+    return schedules.deserialize(rate) if isinstance(rate, dict) else rate
 
 
 class Optimizer(ABC):
@@ -436,6 +431,11 @@ class Optimizer(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> optimizer class (Keras's names).
+OPTIMIZERS = Kind("optimizer", Optimizer)
+
+
+@OPTIMIZERS.register("sgd")
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum, as ``torch.optim.SGD``.
 
@@ -480,6 +480,7 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+@OPTIMIZERS.register("adagrad")
 class Adagrad(Optimizer):
     """Adagrad, as ``torch.optim.Adagrad``::
 
@@ -527,6 +528,7 @@ class Adagrad(Optimizer):
         }
 
 
+@OPTIMIZERS.register("rmsprop")
 class RMSprop(Optimizer):
     """RMSprop, as ``torch.optim.RMSprop``::
 
@@ -596,6 +598,7 @@ class RMSprop(Optimizer):
         }
 
 
+@OPTIMIZERS.register("adadelta")
 class Adadelta(Optimizer):
     """Adadelta, as ``torch.optim.Adadelta`` (ε inside the square roots, as the paper)::
 
@@ -643,6 +646,7 @@ class Adadelta(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
+@OPTIMIZERS.register("adam")
 class Adam(Optimizer):
     """Adam with bias correction, as ``torch.optim.Adam``::
 
@@ -787,6 +791,7 @@ class Adam(Optimizer):
         }
 
 
+@OPTIMIZERS.register("adamw")
 class AdamW(Adam):
     """Adam with decoupled weight decay, as ``torch.optim.AdamW``::
 
@@ -813,6 +818,7 @@ class AdamW(Adam):
                          amsgrad=amsgrad, weight_decay=weight_decay, **kwargs)
 
 
+@OPTIMIZERS.register("nadam")
 class Nadam(Optimizer):
     """Adam with Nesterov momentum, as ``torch.optim.NAdam``::
 
@@ -887,6 +893,7 @@ class Nadam(Optimizer):
         }
 
 
+@OPTIMIZERS.register("lion")
 class Lion(Optimizer):
     """Lion (EvoLved Sign Momentum)::
 
@@ -933,23 +940,10 @@ class Lion(Optimizer):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
 
 
-#: Name -> optimizer class (Keras's names).
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "adagrad": Adagrad,
-    "rmsprop": RMSprop,
-    "adadelta": Adadelta,
-    "adam": Adam,
-    "adamw": AdamW,
-    "nadam": Nadam,
-    "lion": Lion,
-}
-
-
 def get(identifier) -> Optimizer:
-    """An optimizer from a name (default hyperparameters), a class or an instance.
+    """An optimizer from a name (default hyperparameters), a class, an instance or a config dict.
 
     Raises:
         ValueError: unknown name, listing the valid ones.
     """
-    return resolve(identifier, OPTIMIZERS, Optimizer, "optimizer")
+    return OPTIMIZERS.resolve(identifier)

@@ -1,36 +1,617 @@
-"""Name lookup shared by activations, initializers, losses, optimizers and metrics.
+"""One registry for every named kind of object: activations, losses, optimizers, metrics,
+initializers, regularizers, constraints, schedules, layers and callbacks.
 
-Each module keeps a dict from Keras names to classes; :func:`resolve` turns a
-name, a class or an instance into an instance, or says which names exist.
+Each base class makes its :class:`Kind` (``LOSSES = Kind("loss", Loss)``), and every
+built-in class registers itself where it is defined::
+
+    @LOSSES.register("mean_squared_error", "mse")
+    class MeanSquaredError(Loss): ...
+
+A kind finds a class by any of its names or its class name, ignoring case and
+underscores (``"MSE"``, ``"mean_squared_error"``, ``"MeanSquaredError"``); turns a name,
+a class, an instance or a config dict into an instance (:meth:`Kind.resolve`); and writes
+and reads configs ``{"class_name": ..., "config": {...}}`` (:meth:`Kind.serialize`,
+:meth:`Kind.deserialize`). It is also a read-only mapping from its names to its classes.
+
+User classes of any kind join with :func:`register_serializable`, which finds the kind
+from the base class. A class defined outside flexnet that adds constructor arguments
+but no ``get_config`` is written with a config read from its ``__init__`` signature,
+and every class defined outside flexnet is rebuilt from the config it writes, so that
+a config that would not load again is refused when it is written, not when it is read.
 """
 
 from __future__ import annotations
 
-__all__ = ["resolve"]
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+
+from flexnet.specs import check_custom_objects, is_spec, short, split_spec
+
+__all__ = [
+    "Kind",
+    "deserialize",
+    "get_registered_name",
+    "get_registered_object",
+    "kind",
+    "register_keras_serializable",
+    "register_serializable",
+    "serialize",
+    "unregister_serializable",
+]
+
+#: Kind name -> kind, in the order the base classes made them.
+_KINDS: dict[str, Kind] = {}
 
 
-def resolve(identifier, registry: dict[str, type], base: type, kind: str):
-    """An instance of ``base`` from a registered name, a subclass, or an instance.
+def loose(name: str) -> str:
+    """The default spelling rule: ``"MeanSquaredError"``, ``"mean_squared_error"`` ->
+    ``"meansquarederror"``."""
+    return name.replace("_", "").lower()
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
+
+
+class _UnknownName(ValueError):
+    """No class answers to a name (a ValueError; the round-trip check tells it apart)."""
+
+
+class Kind(Mapping):
+    """The classes of one base class, by name: a read-only mapping ``name -> class``.
+
+    Its names are those the built-in classes register with :meth:`register`, then
+    those added with :meth:`add` (a user name may replace a built-in one; removing it
+    brings the built-in back). User classes registered for configs with
+    :func:`register_serializable` are found by their registered name and class name
+    too, but are not listed.
 
     Args:
-        identifier: a name (case-insensitive), a subclass of ``base``, or an instance.
-        registry: name -> class.
-        base: the base class instances must have.
-        kind: what is looked up, for error messages ("activation", "loss", ...).
+        name: the kind's name, used in messages (``"loss"``, ``"layer"``, ...).
+        base: the base class (or classes) every member subclasses.
+        normalize: the spelling rule for lookups; by default (:func:`loose`) case and
+            underscores do not matter.
+        aliases: extra spellings that lookups accept and the mapping does not list,
+            ``{alias: name}`` (e.g. Keras 3's ``"IdentityInitializer"``).
+        special_names: names the kind's module resolves itself (``"accuracy"``), listed
+            among the valid names in messages.
+
+    Example:
+        >>> import flexnet as fx
+        >>> fx.losses.LOSSES.find("MSE") is fx.losses.MeanSquaredError
+        True
+        >>> fx.losses.LOSSES.serialize(fx.losses.Huber(delta=2.0))["config"]["delta"]
+        2.0
+        >>> fx.losses.LOSSES["mae"].__name__
+        'MeanAbsoluteError'
+    """
+
+    def __init__(self, name: str, base: type | tuple[type, ...], *,
+                 normalize: Callable[[str], str] | None = None, aliases: dict[str, str] | None = None,
+                 special_names: tuple[str, ...] = ()):
+        self.name = name
+        self.bases = tuple(base) if isinstance(base, tuple) else (base,)
+        self.normalize = normalize or loose
+        self.aliases = {self.normalize(k): v for k, v in (aliases or {}).items()}
+        self.special_names = tuple(special_names)
+        self._builtin: dict[str, type] = {}  # names registered by flexnet's classes
+        self._user: dict[str, type] = {}  # names added with add()
+        self._classes: dict[str, type] = {}  # register_serializable: config name -> user class
+        _KINDS[name] = self
+
+    # -- the mapping ------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> type:
+        return self._user[name] if name in self._user else self._builtin[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._builtin
+        yield from (k for k in self._user if k not in self._builtin)
+
+    def __len__(self) -> int:
+        return len(self._builtin.keys() | self._user.keys())
+
+    def __repr__(self) -> str:
+        return f"<Kind {self.name!r}: {len(self)} names>"
+
+    # -- registration -------------------------------------------------------------------------
+    def register(self, *names: str) -> Callable[[type], type]:
+        """A class decorator that gives a built-in class its names (default: its class name).
+
+        Raises:
+            TypeError: the class is not of this kind.
+            ValueError: a name already names another class.
+        """
+
+        def decorate(cls: type) -> type:
+            self._check_member(cls)
+            for name in names or (cls.__name__,):
+                other = self._find_builtin(name)
+                if other is not None and other is not cls:
+                    raise ValueError(f"{self.name} name {name!r} already names {other.__name__}")
+                self._builtin[name] = cls
+            return cls
+
+        return decorate
+
+    def add_base(self, base: type) -> None:
+        """Accept subclasses of ``base`` too (models join the layers this way)."""
+        if base not in self.bases:
+            self.bases = (*self.bases, base)
+
+    def add(self, name: str, cls: type, *, overwrite: bool = False) -> None:
+        """Add a user name for ``cls``; listed by the mapping until :meth:`remove`.
+
+        Raises:
+            ValueError: a bad name, or one in use and ``overwrite`` is False.
+            TypeError: ``cls`` is not of this kind.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{_a(self.name)} name must be a non-empty string, got {name!r}")
+        self._check_member(cls)
+        key = self.normalize(name)
+        user = [k for k in self._user if self.normalize(k) == key]
+        builtin = [k for k in self._builtin if self.normalize(k) == key]
+        if (user or builtin) and not overwrite:
+            what = "a built-in" if builtin else "an already registered"
+            raise ValueError(f"{name!r} is {what} {self.name}; pass overwrite=True to replace it")
+        for k in user:
+            del self._user[k]
+        self._user[builtin[0] if builtin else name] = cls
+
+    def remove(self, name: str) -> None:
+        """Remove a name added with :meth:`add` (a replaced built-in name comes back).
+
+        Raises:
+            ValueError: the name was not added, or is a built-in name not replaced.
+        """
+        key = self.normalize(name) if isinstance(name, str) else None
+        user = [k for k in self._user if self.normalize(k) == key]
+        if not user:
+            if any(self.normalize(k) == key for k in self._builtin):
+                raise ValueError(f"{name!r} is a built-in {self.name}; it cannot be unregistered")
+            raise ValueError(f"{self.name} {name!r} is not registered")
+        for k in user:
+            del self._user[k]
+
+    # -- lookups --------------------------------------------------------------------------------
+    def find(self, name: str, custom_objects: dict | None = None) -> type | None:
+        """The class ``name`` names, or None.
+
+        In order: ``custom_objects`` (by key, class name or the class's own ``name``
+        attribute), classes registered with :func:`register_serializable` (the same),
+        then this kind's names and class names and aliases, compared with
+        :attr:`normalize`.
+        """
+        if not isinstance(name, str):
+            return None
+        cls = self._find_exact(name, custom_objects or {})
+        if cls is not None:
+            return cls
+        wanted = self.normalize(name)
+        for table in (self._user, self._builtin):
+            cls = next((c for k, c in table.items() if self.normalize(k) == wanted), None)
+            if cls is not None:
+                return cls
+        cls = next((c for c in self.values() if self.normalize(c.__name__) == wanted), None)
+        if cls is None and wanted in self.aliases:
+            cls = self.find(self.aliases[wanted])
+        return cls
+
+    def lookup(self, name: str, custom_objects: dict | None = None, where: str | None = None, *,
+               class_name: bool = False) -> type:
+        """The class ``name`` names (see :meth:`find`).
+
+        Args:
+            name: the name.
+            custom_objects: class name -> class, for user classes not registered.
+            where: where the name was read, prefixed to the message.
+            class_name: the name is a config's ``class_name`` (the message then lists
+                class names and says how to make a user class known).
+
+        Raises:
+            ValueError: no class answers to ``name``; the message lists the valid names.
+        """
+        cls = self.find(name, custom_objects)
+        if cls is not None:
+            return cls
+        prefix = f"{where}: " if where else ""
+        if not class_name:
+            valid = sorted([*self, *self.special_names])
+            raise _UnknownName(f"{prefix}unknown {self.name} {name!r}; valid names are {valid}")
+        known = sorted({c.__name__ for c in self._builtin.values()})
+        registered = f", registered: {sorted(self._classes)}" if self._classes else ""
+        raise _UnknownName(
+            f"{prefix}unknown {self.name} class {name!r}; flexnet's are {known}{registered}; "
+            f"register yours with fx.saving.register_serializable or pass "
+            f"custom_objects={{{name!r}: cls}}"
+        )
+
+    def names_of(self, cls: type) -> list[str]:
+        """The names that lead to ``cls``: its listed names, then its registered names."""
+        listed = [k for k in self if self[k] is cls]
+        return listed + [k for k, c in self._classes.items() if c is cls]
+
+    # -- objects and configs ----------------------------------------------------------------------
+    def resolve(self, identifier):
+        """An instance from a name, a config dict, a class or an instance (returned as is):
+        what the kind's module's ``get`` does (``fx.losses.get``). (The mapping's own
+        ``get(name, default)`` returns a class, as a dict's does.)
+
+        Raises:
+            ValueError: an unknown name, listing the valid ones; a malformed config.
+            TypeError: anything else, or a config the class does not take.
+        """
+        if isinstance(identifier, self.bases):
+            return identifier
+        if isinstance(identifier, type) and issubclass(identifier, self.bases):
+            return identifier()
+        if isinstance(identifier, str):
+            return self.lookup(identifier)()
+        if isinstance(identifier, dict):
+            return self.deserialize(identifier)
+        raise TypeError(f"{self.name} must be a name, a config dict or {_a(self._base_names)}, "
+                        f"got {type(identifier).__name__}")
+
+    def serialize(self, obj) -> dict:
+        """``{"class_name": <registered or class name>, "config": <its constructor arguments>}``.
+
+        The config is ``obj.get_config()``, or for a class defined outside flexnet that
+        adds constructor arguments without a ``get_config``, one read from its
+        ``__init__``; such classes are rebuilt from it to check that it loads again.
+
+        Raises:
+            TypeError: ``obj`` is not of this kind, or its config does not rebuild it.
+        """
+        if not isinstance(obj, self.bases):
+            raise TypeError(f"serialize() needs {_a(self._base_names)}, got {type(obj).__name__}")
+        cls = type(obj)
+        spec = {"class_name": get_registered_name(cls), "config": _config_of(obj)}
+        if not _in_flexnet(cls):
+            self._check_round_trip(cls, spec["config"])
+        return spec
+
+    def deserialize(self, spec, custom_objects: dict | None = None, where: str | None = None):
+        """An instance from :meth:`serialize`'s dict (its ``config`` may be left out).
+
+        ``class_name`` may be any name :meth:`find` knows. Config values that name user
+        classes (registered, or in ``custom_objects``) are made first and passed as objects.
+
+        Args:
+            spec: ``{"class_name": ..., "config": {...}}``.
+            custom_objects: class name -> class, for user classes not registered.
+            where: where the config was read (a file): prefixed to messages, and a config
+                the class refuses is then a ValueError (bad data) rather than a TypeError.
+
+        Raises:
+            ValueError: a malformed dict or an unknown class name.
+            TypeError: a config the class does not take (without ``where``).
+        """
+        custom_objects = check_custom_objects(custom_objects)
+        name, config = split_spec(spec, self.name, where)
+        cls = self.lookup(name, custom_objects, where, class_name=True)
+        return self._build(cls, config, custom_objects, where)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    @property
+    def _base_names(self) -> str:
+        return " or ".join(b.__name__ for b in self.bases)
+
+    def _accepts(self, cls) -> bool:
+        return isinstance(cls, type) and issubclass(cls, self.bases)
+
+    def _check_member(self, cls) -> None:
+        if not self._accepts(cls):
+            raise TypeError(f"{_a(self.name)} class must subclass {self._base_names}, got {cls!r}")
+
+    def _find_exact(self, name: str, custom_objects: dict) -> type | None:
+        """A user class (``custom_objects`` first, then registered) answering to ``name``."""
+        for tables in (custom_objects, self._classes):
+            for key, cls in tables.items():
+                if self._accepts(cls) and name in (key, cls.__name__, vars(cls).get("name")):
+                    return cls
+        return None
+
+    def _find_builtin(self, name: str) -> type | None:
+        wanted = self.normalize(name)
+        for key, cls in self._builtin.items():
+            if wanted in (self.normalize(key), self.normalize(cls.__name__)):
+                return cls
+        return None
+
+    def _build(self, cls: type, config: dict, custom_objects: dict | None = None, where: str | None = None):
+        """``cls.from_config(config)`` (or ``cls(**config)``), user classes in it made first."""
+        config = _make_user_values(config, custom_objects or {}, where)
+        make = getattr(cls, "from_config", None)
+        try:
+            return make(config) if make is not None else cls(**config)
+        except (TypeError, ValueError) as exc:
+            if where is not None:
+                raise ValueError(f"{where}: cannot rebuild {cls.__name__} from its config: {exc}") from None
+            if isinstance(exc, ValueError):
+                raise
+            raise TypeError(f"{self.name} {cls.__name__!r} does not take config {short(config)}: "
+                            f"{exc}") from None
+
+    def _check_round_trip(self, cls: type, config: dict) -> None:
+        """Refuse a config that does not rebuild an object with the same config."""
+        try:
+            rebuilt = self._build(cls, dict(config))
+        except _UnknownName:
+            return  # it names a class that is not registered: that one loads with custom_objects
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"cannot serialize {cls.__name__}: rebuilding it from the config it writes fails "
+                f"({exc}); define get_config() returning its constructor arguments (and "
+                "from_config() if __init__ does not take them as they are)"
+            ) from None
+        again = _config_of(rebuilt)
+        lost = sorted(k for k in config.keys() | again.keys()
+                      if not _same(config.get(k, _MISSING), again.get(k, _MISSING)))
+        if lost:
+            changes = "; ".join(f"{k}: {short(config.get(k, _MISSING))} comes back as "
+                                f"{short(again.get(k, _MISSING))}" for k in lost)
+            raise TypeError(
+                f"cannot serialize {cls.__name__}: {lost} do not survive a round trip through "
+                f"from_config ({changes}); make {cls.__name__}.get_config() return them as "
+                "__init__ takes them"
+            )
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def _same(a, b) -> bool:
+    """Equal as configs are: lists and tuples alike, arrays compared without raising."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. arrays of several elements
+        return a is b
+
+
+def _in_flexnet(cls: type) -> bool:
+    return cls.__module__ == "flexnet" or cls.__module__.startswith("flexnet.")
+
+
+def _init_below_get_config(cls: type) -> bool:
+    """Whether ``cls`` defines ``__init__`` lower in its MRO than ``get_config``."""
+    mro = cls.__mro__
+    init = next(i for i, c in enumerate(mro) if "__init__" in vars(c))
+    config = next((i for i, c in enumerate(mro) if "get_config" in vars(c)), len(mro))
+    return init < config
+
+
+def _config_of(obj) -> dict:
+    """``obj.get_config()``; for a class defined outside flexnet whose ``__init__`` is below
+    its ``get_config``, each ``__init__`` argument from that config, else from the attribute
+    of the same name (or with a leading underscore)."""
+    cls = type(obj)
+    if _in_flexnet(cls) or not _init_below_get_config(cls):
+        return obj.get_config()
+    try:
+        base = obj.get_config()
+    except NotImplementedError:  # a base class that leaves get_config to subclasses
+        base = {}
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        config = dict(base)
+    else:
+        config = {k: v for k, v in base.items() if k in {p.name for p in named}}
+    for p in named:
+        if p.name in base:
+            continue
+        attr = next((a for a in (p.name, "_" + p.name) if hasattr(obj, a)), None)
+        if attr is None:
+            raise TypeError(
+                f"cannot serialize {cls.__name__}: its __init__ takes {p.name!r}, which is not "
+                f"in the base class's get_config() and not kept as an attribute; store it as "
+                f"self.{p.name} in __init__ or define get_config()"
+            )
+        config[p.name] = _plain(getattr(obj, attr))
+    return config
+
+
+def _plain(value):
+    """A value for a derived config: flexnet objects (in lists too) as their specs."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return serialize(value) if kind_of(type(value)) is not None else value
+
+
+def _make_user_values(config: dict, custom_objects: dict, where: str | None) -> dict:
+    """Config values naming user classes (registered, or in ``custom_objects``) made into
+    objects; flexnet's own are left to the constructors, which read configs. A string under
+    a key that ends with a kind's name (``"activation"``) may name a custom class too."""
+    out = {}
+    for key, value in config.items():
+        by_key = kind_of_key(key)
+        if is_spec(value):
+            name, args = value["class_name"], value["config"]
+            cls = get_registered_object(name, custom_objects)
+            if cls is None and by_key is not None:
+                cls = by_key._find_exact(name, custom_objects)
+        elif isinstance(value, str) and by_key is not None and custom_objects:
+            name, args, cls = value, {}, by_key._find_exact(value, custom_objects)
+        else:
+            cls = None
+        owner = None if cls is None else kind_of(cls)
+        if owner is not None:
+            value = owner._build(cls, args, custom_objects, f"{where}, {key}" if where else None)
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The kinds.
+
+
+def kind(name: str) -> Kind:
+    """The kind called ``name`` (``"loss"``, ``"layer"``, ...).
 
     Raises:
-        ValueError: unknown name, listing the valid ones.
-        TypeError: anything else.
+        ValueError: no such kind.
     """
-    if isinstance(identifier, base):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, base):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = registry.get(identifier.lower())
-        if cls is None:
-            raise ValueError(f"unknown {kind} {identifier!r}; valid names are {sorted(registry)}")
-        return cls()
-    raise TypeError(
-        f"{kind} must be a name or a {base.__name__}, got {type(identifier).__name__}"
-    )
+    if name not in _KINDS:
+        raise ValueError(f"unknown kind {name!r}; the kinds are {sorted(_KINDS)}")
+    return _KINDS[name]
+
+
+def kind_of(cls: type) -> Kind | None:
+    """The kind whose base class ``cls`` subclasses, or None."""
+    return next((k for k in _KINDS.values() if k._accepts(cls)), None)
+
+
+def kind_of_key(key: str) -> Kind | None:
+    """The kind a config key holds by its ending (``"kernel_initializer"``: initializer)."""
+    return next((k for k in _KINDS.values() if key.endswith(k.name)), None)
+
+
+def serialize(obj) -> dict:
+    """``{"class_name": ..., "config": ...}`` for an object of any kind (see :meth:`Kind.serialize`).
+
+    Raises:
+        TypeError: ``obj`` is of no kind, or its config does not rebuild it.
+    """
+    owner = kind_of(type(obj))
+    if owner is None:
+        raise TypeError(f"serialize() takes an object of a named kind ({_kinds_text()}), got "
+                        f"{type(obj).__name__}")
+    return owner.serialize(obj)
+
+
+def deserialize(kind_name: str, spec, custom_objects: dict | None = None, where: str | None = None):
+    """An object of kind ``kind_name`` from a ``{"class_name", "config"}`` dict (see
+    :meth:`Kind.deserialize`)."""
+    return kind(kind_name).deserialize(spec, custom_objects, where)
+
+
+def _kinds_text() -> str:
+    return ", ".join(f"{k.name} (subclass of {k._base_names})" for k in _KINDS.values())
+
+
+# ---------------------------------------------------------------------------
+# User classes.
+
+
+def _same_definition(a: type, b: type) -> bool:
+    """The same class defined again (a re-run notebook cell, a reloaded module)."""
+    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
+def register_serializable(cls=None, *, name: str | None = None):
+    """Register a user class so that configs and files naming it load; usable as a decorator.
+
+    The kind (layer, activation, loss, optimizer, schedule, initializer, regularizer,
+    constraint, metric, callback) is found from the base class. The class should have
+    ``get_config()`` returning its constructor arguments (and may override
+    ``from_config``); without one, its config is read from its ``__init__`` (see
+    :meth:`Kind.serialize`).
+
+    Args:
+        cls: the class (omit it to get a decorator, e.g. ``@register_serializable(name="X")``).
+        name: the name configs use; default the class name.
+
+    Returns:
+        the class (or, without ``cls``, a decorator).
+
+    Raises:
+        TypeError: not a class of a named kind.
+        ValueError: the name is a built-in class's or already names another class.
+
+    Example:
+        >>> import flexnet as fx
+        >>> @fx.saving.register_serializable
+        ... class TimesFactor(fx.layers.Layer):
+        ...     def __init__(self, factor=2.0, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.factor = factor
+        ...     def forward(self, X, training=False):
+        ...         return X * self.factor
+        ...     def backward(self, dY):
+        ...         return dY * self.factor
+        ...     def get_config(self):
+        ...         return {**super().get_config(), "factor": self.factor}
+        >>> fx.saving.get_registered_object("TimesFactor") is TimesFactor
+        True
+        >>> fx.registry.serialize(TimesFactor(3.0, name="times"))
+        {'class_name': 'TimesFactor', 'config': {'name': 'times', 'trainable': True, 'factor': 3.0}}
+        >>> fx.saving.unregister_serializable(TimesFactor)
+    """
+
+    def register(obj):
+        if not isinstance(obj, type):
+            raise TypeError(f"register_serializable takes a class, got {type(obj).__name__}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        owner = kind_of(obj)
+        if owner is None:
+            raise TypeError(f"register_serializable takes a class of a named kind: {_kinds_text()}; "
+                            f"got {obj!r}")
+        key = name or obj.__name__
+        builtin = owner._find_builtin(key)
+        if builtin is not None and builtin is not obj:
+            raise ValueError(f"{key!r} names a built-in {owner.name} class ({builtin.__name__}); "
+                             "register yours under another name: register_serializable(cls, name=...)")
+        for k in _KINDS.values():
+            existing = k._classes.get(key)
+            if existing is not None and existing is not obj and not _same_definition(existing, obj):
+                raise ValueError(f"{key!r} is already registered to {existing!r}; call "
+                                 "unregister_serializable first to replace it")
+            k._classes.pop(key, None)
+        owner._classes[key] = obj
+        return obj
+
+    return register if cls is None else register(cls)
+
+
+def register_keras_serializable(package: str = "Custom", name: str | None = None):
+    """Keras's spelling of :func:`register_serializable`: ``@register_keras_serializable()``.
+
+    ``package`` is accepted for compatibility and not used: flexnet's names are global.
+    """
+    if isinstance(package, type):  # used without parentheses
+        return register_serializable(package, name=name)
+    return register_serializable(name=name)
+
+
+def unregister_serializable(cls_or_name) -> None:
+    """Forget a class (or name) registered by :func:`register_serializable`.
+
+    Raises:
+        ValueError: nothing is registered under it.
+    """
+    found = False
+    for k in _KINDS.values():
+        for key in [key for key, c in k._classes.items() if cls_or_name in (key, c)]:
+            del k._classes[key]
+            found = True
+    if not found:
+        raise ValueError(f"{cls_or_name!r} is not registered")
+
+
+def get_registered_name(cls: type) -> str:
+    """The name configs use for ``cls``: its registered name, else its class name."""
+    for k in _KINDS.values():
+        for key, value in k._classes.items():
+            if value is cls:
+                return key
+    return cls.__name__
+
+
+def get_registered_object(name: str, custom_objects: dict | None = None, base: type | None = None):
+    """The user class a config's ``class_name`` names, in ``custom_objects`` (by key) or among
+    the registered classes (by registered name or class name), of type ``base`` if given;
+    None if none."""
+    candidates = [custom_objects[name]] if custom_objects and name in custom_objects else []
+    for k in _KINDS.values():
+        candidates += [c for key, c in k._classes.items() if name in (key, c.__name__)]
+    return next((c for c in candidates if base is None or issubclass(c, base)), None)

@@ -39,6 +39,8 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from flexnet.registry import Kind
+
 __all__ = [
     "CosineDecay",
     "ExponentialDecay",
@@ -120,7 +122,7 @@ class LearningRateSchedule(ABC):
         0.1
 
     To load it from a saved config, pass ``custom_objects={"OneOverT": OneOverT}``
-    to :func:`deserialize` (or add it to :data:`SCHEDULES`).
+    to :func:`deserialize` (or register it with :func:`flexnet.saving.register_serializable`).
     """
 
     @abstractmethod
@@ -144,6 +146,11 @@ class LearningRateSchedule(ABC):
             return f"{type(self).__name__}()"
         args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
+
+
+#: Name -> schedule class. Configs store the class name (``"ExponentialDecay"``);
+#: lookups also accept the snake-case name (``"exponential_decay"``).
+SCHEDULES = Kind("schedule", LearningRateSchedule)
 
 
 class _Decay(LearningRateSchedule):
@@ -174,6 +181,7 @@ class _Decay(LearningRateSchedule):
 # Schedules.
 
 
+@SCHEDULES.register("exponential_decay")
 class ExponentialDecay(_Decay):
     """``α_t = α0 · decay_rate^(t / decay_steps)``, as Keras.
 
@@ -198,6 +206,7 @@ class ExponentialDecay(_Decay):
         return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
+@SCHEDULES.register("inverse_time_decay")
 class InverseTimeDecay(_Decay):
     """``α_t = α0 / (1 + decay_rate · t / decay_steps)``, as Keras.
 
@@ -220,6 +229,7 @@ class InverseTimeDecay(_Decay):
         return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
+@SCHEDULES.register("inverse_sqrt_decay")
 class InverseSqrtDecay(_Decay):
     """``α_t = α0 / sqrt(1 + decay_rate · t / decay_steps)``: inverse square-root decay.
 
@@ -250,6 +260,7 @@ class InverseSqrtDecay(_Decay):
         return self.initial_learning_rate / math.sqrt(1.0 + self.decay_rate * self._progress(step))
 
 
+@SCHEDULES.register("piecewise_constant_decay")
 class PiecewiseConstantDecay(LearningRateSchedule):
     """Step decay: constant values between step boundaries, as Keras.
 
@@ -291,6 +302,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": list(self.boundaries), "values": list(self.values), "name": self.name}
 
 
+@SCHEDULES.register("polynomial_decay")
 class PolynomialDecay(LearningRateSchedule):
     """``α_t = (α0 - α_end) · (1 - t / decay_steps)^power + α_end``, as Keras.
 
@@ -338,6 +350,7 @@ class PolynomialDecay(LearningRateSchedule):
         }
 
 
+@SCHEDULES.register("cosine_decay")
 class CosineDecay(LearningRateSchedule):
     """Cosine decay with an optional linear warmup, as Keras 3.
 
@@ -412,6 +425,7 @@ class CosineDecay(LearningRateSchedule):
         }
 
 
+@SCHEDULES.register("per_epoch")
 class PerEpoch(LearningRateSchedule):
     """Runs a schedule per epoch: ``α_t = schedule(t // steps_per_epoch)``.
 
@@ -449,38 +463,7 @@ class PerEpoch(LearningRateSchedule):
 
 
 # ---------------------------------------------------------------------------
-# Names and configs.
-
-#: Name -> schedule class. Configs store the class name (``"ExponentialDecay"``);
-#: lookups also accept the snake-case name (``"exponential_decay"``).
-SCHEDULES: dict[str, type[LearningRateSchedule]] = {
-    "exponential_decay": ExponentialDecay,
-    "inverse_time_decay": InverseTimeDecay,
-    "inverse_sqrt_decay": InverseSqrtDecay,
-    "piecewise_constant_decay": PiecewiseConstantDecay,
-    "polynomial_decay": PolynomialDecay,
-    "cosine_decay": CosineDecay,
-    "per_epoch": PerEpoch,
-}
-
-
-def _key(name: str) -> str:
-    return name.replace("_", "").lower()
-
-
-def _lookup(name: str, custom_objects: dict | None) -> type[LearningRateSchedule]:
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
-    table = {_key(k): cls for k, cls in SCHEDULES.items()}
-    table.update({_key(cls.__name__): cls for cls in SCHEDULES.values()})
-    cls = table.get(_key(name))
-    if cls is None:
-        raise ValueError(
-            f"unknown schedule {name!r}; known schedules are "
-            f"{sorted(cls.__name__ for cls in set(SCHEDULES.values()))} (pass custom_objects= "
-            "for your own)"
-        )
-    return cls
+# Configs.
 
 
 def serialize(schedule) -> dict | float:
@@ -490,16 +473,14 @@ def serialize(schedule) -> dict | float:
         TypeError: a plain function (write it as a :class:`LearningRateSchedule`
             with ``get_config`` to save it) or anything else.
     """
-    if isinstance(schedule, LearningRateSchedule):
-        return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
     if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
         return float(schedule)
-    if callable(schedule):
+    if callable(schedule) and not isinstance(schedule, LearningRateSchedule):
         raise TypeError(
             f"cannot serialize the function {schedule!r}: write it as a "
             "fx.schedules.LearningRateSchedule subclass with get_config() to save it"
         )
-    raise TypeError(f"serialize takes a LearningRateSchedule, got {type(schedule).__name__}")
+    return SCHEDULES.serialize(schedule)
 
 
 def deserialize(config, custom_objects: dict | None = None):
@@ -514,13 +495,7 @@ def deserialize(config, custom_objects: dict | None = None):
     """
     if isinstance(config, numbers.Real) and not isinstance(config, bool):
         return float(config)
-    if (not isinstance(config, dict) or not isinstance(config.get("class_name"), str)
-            or not isinstance(config.get("config", {}), dict)):
-        raise ValueError(
-            f"a schedule config is a dict {{'class_name': str, 'config': dict}}, got {config!r}"
-        )
-    cls = _lookup(config["class_name"], custom_objects)
-    return cls.from_config(dict(config.get("config", {})))
+    return SCHEDULES.deserialize(config, custom_objects)
 
 
 def get(identifier) -> LearningRateSchedule | Callable[[int], float] | float:

@@ -832,8 +832,7 @@ def test_config_writes_a_schedule_as_a_dict_and_rebuilds_it_through_schedules_de
         seen.append(config)
         return _HalvingSchedule(**config["config"])
 
-    monkeypatch.setattr(fx, "schedules", type("Schedules", (), {"deserialize": staticmethod(deserialize)}),
-                        raising=False)
+    monkeypatch.setattr(fx.schedules, "deserialize", deserialize)
     config = Adam(_HalvingSchedule(0.1, 10)).get_config()
     assert config["learning_rate"] == {
         "class_name": "_HalvingSchedule", "config": {"initial_learning_rate": 0.1, "half_life": 10},

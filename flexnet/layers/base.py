@@ -17,6 +17,7 @@ import numpy as np
 
 from flexnet import constraints, initializers, regularizers
 from flexnet.layers.node import Node, is_symbolic
+from flexnet.registry import Kind
 
 __all__ = ["Layer", "normalize_shape"]
 
@@ -315,6 +316,10 @@ class Layer(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+#: Class name -> layer class (models join with ``LAYERS.add_base(Model)``).
+LAYERS = Kind("layer", Layer)
 
 
 def _host(w):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
-from flexnet.layers.base import Layer
+from flexnet.layers.base import LAYERS, Layer
 
 __all__ = [
     "Add", "Average", "Concatenate", "Maximum", "Merge", "Minimum", "Multiply", "Subtract",
@@ -57,6 +57,7 @@ class Merge(Layer):
         self.Xs = None
 
 
+@LAYERS.register()
 class Add(Merge):
     """``Y = X₁ + X₂ + ...``;  ``dXᵢ = dY``."""
 
@@ -70,6 +71,7 @@ class Add(Merge):
         return [dY] * len(self.Xs)
 
 
+@LAYERS.register()
 class Subtract(Merge):
     """``Y = X₁ - X₂``;  ``dX₁ = dY``, ``dX₂ = -dY``."""
 
@@ -82,6 +84,7 @@ class Subtract(Merge):
         return [dY, -dY]
 
 
+@LAYERS.register()
 class Multiply(Merge):
     """``Y = X₁ ⊙ X₂ ⊙ ...``;  ``dXᵢ = dY ⊙ Π_{j≠i} Xⱼ``."""
 
@@ -102,6 +105,7 @@ class Multiply(Merge):
         return out
 
 
+@LAYERS.register()
 class Average(Merge):
     """``Y = (X₁ + ... + X_k) / k``;  ``dXᵢ = dY / k``."""
 
@@ -140,6 +144,7 @@ class _Extremum(Merge):
         return out
 
 
+@LAYERS.register()
 class Maximum(_Extremum):
     """``Y = max(X₁, X₂, ...)`` elementwise."""
 
@@ -148,6 +153,7 @@ class Maximum(_Extremum):
         return xp.maximum(A, B)
 
 
+@LAYERS.register()
 class Minimum(_Extremum):
     """``Y = min(X₁, X₂, ...)`` elementwise."""
 
@@ -156,6 +162,7 @@ class Minimum(_Extremum):
         return xp.minimum(A, B)
 
 
+@LAYERS.register()
 class Concatenate(Merge):
     """Join inputs along ``axis`` (default the last, the features).
 

@@ -15,7 +15,7 @@ import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import callbacks as callbacks_module
-from flexnet import data, losses, optimizers, saving, utils
+from flexnet import data, losses, optimizers, registry, saving, utils
 from flexnet import metrics as metrics_module
 from flexnet import random as fxrandom
 from flexnet.backend import Backend, check_float_dtype, floatx
@@ -975,6 +975,9 @@ class Model(ABC):
 
     def _lazy_build_shape(self, input_shape) -> None:
         self._require_built("using the model as a layer")
+
+
+registry.kind("layer").add_base(Model)
 
 
 def _as_array(a, what: str):
