@@ -267,7 +267,7 @@ class Kind(Mapping):
         cls = type(obj)
         spec = {"class_name": get_registered_name(cls), "config": _config_of(obj)}
         if not _in_flexnet(cls):
-            self._check_round_trip(cls, spec["config"])
+            self._check_round_trip(obj, spec["config"])
         return spec
 
     def deserialize(self, spec, custom_objects: dict | None = None, where: str | None = None):
@@ -332,8 +332,11 @@ class Kind(Mapping):
             raise TypeError(f"{self.name} {cls.__name__!r} does not take config {short(config)}: "
                             f"{exc}") from None
 
-    def _check_round_trip(self, cls: type, config: dict) -> None:
-        """Refuse a config that does not rebuild an object with the same config."""
+    def _check_round_trip(self, obj, config: dict) -> None:
+        """Refuse a config that does not rebuild ``obj``: the rebuilt object must give the same
+        config, and keep the value of each argument of a user-written ``__init__`` that the
+        config leaves out but ``obj`` keeps as an attribute (plain data or a flexnet object)."""
+        cls = type(obj)
         try:
             rebuilt = self._build(cls, dict(config))
         except _UnknownName:
@@ -345,15 +348,20 @@ class Kind(Mapping):
                 "from_config() if __init__ does not take them as they are)"
             ) from None
         again = _config_of(rebuilt)
-        lost = sorted(k for k in config.keys() | again.keys()
-                      if not _same(config.get(k, _MISSING), again.get(k, _MISSING)))
-        if lost:
-            changes = "; ".join(f"{k}: {short(config.get(k, _MISSING))} comes back as "
-                                f"{short(again.get(k, _MISSING))}" for k in lost)
+        changed = [(k, config.get(k, _MISSING), again.get(k, _MISSING)) for k in config.keys() | again.keys()]
+        for name in [] if _in_flexnet(_init_owner(cls)) else _init_arguments(cls):
+            attr = _attribute_of(obj, name)
+            if name not in config and attr is not None:
+                before = _plain(getattr(obj, attr))
+                if is_spec(before) or _is_data(before):
+                    changed.append((name, before, _plain(getattr(rebuilt, attr, _MISSING))))
+        changed = sorted((k, a, b) for k, a, b in changed if not _same(a, b))
+        if changed:
+            text = "; ".join(f"{k}: {short(a)} comes back as {short(b)}" for k, a, b in changed)
             raise TypeError(
-                f"cannot serialize {cls.__name__}: {lost} do not survive a round trip through "
-                f"from_config ({changes}); make {cls.__name__}.get_config() return them as "
-                "__init__ takes them"
+                f"cannot serialize {cls.__name__}: {[k for k, _, _ in changed]} do not survive a "
+                f"round trip through from_config ({text}); make {cls.__name__}.get_config() "
+                "return them as __init__ takes them"
             )
 
 
@@ -373,20 +381,33 @@ def _same(a, b) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     try:
         return bool(a == b)
-    except (TypeError, ValueError):  # e.g. arrays of several elements
-        return a is b
+    except (TypeError, ValueError):  # e.g. arrays of several elements: no telling
+        return True
+
+
+def _is_data(value) -> bool:
+    """Plain data (what a JSON config holds), whose changes a round trip can tell."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_data(v) for v in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and _is_data(v) for k, v in value.items())
 
 
 def _in_flexnet(cls: type) -> bool:
     return cls.__module__ == "flexnet" or cls.__module__.startswith("flexnet.")
 
 
+def _init_owner(cls: type) -> type:
+    """The class of ``cls``'s MRO that defines the ``__init__`` it runs."""
+    return next(c for c in cls.__mro__ if "__init__" in vars(c))
+
+
 def _init_below_get_config(cls: type) -> bool:
     """Whether ``cls`` defines ``__init__`` lower in its MRO than ``get_config``."""
     mro = cls.__mro__
-    init = next(i for i, c in enumerate(mro) if "__init__" in vars(c))
     config = next((i for i, c in enumerate(mro) if "get_config" in vars(c)), len(mro))
-    return init < config
+    return mro.index(_init_owner(cls)) < config
 
 
 def _config_of(obj) -> dict:
@@ -400,24 +421,32 @@ def _config_of(obj) -> dict:
         base = obj.get_config()
     except NotImplementedError:  # a base class that leaves get_config to subclasses
         base = {}
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        config = dict(base)
-    else:
-        config = {k: v for k, v in base.items() if k in {p.name for p in named}}
-    for p in named:
-        if p.name in base:
+    named = _init_arguments(cls)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+    config = dict(base) if takes_any else {k: v for k, v in base.items() if k in named}
+    for name in named:
+        if name in base:
             continue
-        attr = next((a for a in (p.name, "_" + p.name) if hasattr(obj, a)), None)
+        attr = _attribute_of(obj, name)
         if attr is None:
             raise TypeError(
-                f"cannot serialize {cls.__name__}: its __init__ takes {p.name!r}, which is not "
+                f"cannot serialize {cls.__name__}: its __init__ takes {name!r}, which is not "
                 f"in the base class's get_config() and not kept as an attribute; store it as "
-                f"self.{p.name} in __init__ or define get_config()"
+                f"self.{name} in __init__ or define get_config()"
             )
-        config[p.name] = _plain(getattr(obj, attr))
+        config[name] = _plain(getattr(obj, attr))
     return config
+
+
+def _init_arguments(cls: type) -> list[str]:
+    """The names of ``cls.__init__``'s arguments, without ``self``, ``*args`` and ``**kwargs``."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _attribute_of(obj, name: str) -> str | None:
+    """The attribute an argument is kept in: ``name`` or ``_name``; None if neither."""
+    return next((a for a in (name, "_" + name) if hasattr(obj, a)), None)
 
 
 def _plain(value):
