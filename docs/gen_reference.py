@@ -281,7 +281,7 @@ def _line(obj) -> int:
 SUBMODULES = ["flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
               "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation",
               "flexnet.layers.normalization", "flexnet.layers.input_layer", "flexnet.layers.merging",
-              "flexnet.layers.node"]
+              "flexnet.layers.node", "flexnet.registry.kinds", "flexnet.registry.user"]
 
 
 def _module_order(obj) -> tuple[int, str]:

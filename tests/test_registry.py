@@ -87,7 +87,7 @@ def shapes():
     """A kind of the test's own, gone afterwards."""
     kind = registry.Kind("shape", _Shape, aliases={"Box": "square"})
     yield kind
-    registry._KINDS.pop("shape")
+    registry.kinds._KINDS.pop("shape")
 
 
 def test_a_new_kind_registers_by_decorator(shapes):

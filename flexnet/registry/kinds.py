@@ -1,43 +1,18 @@
-"""One registry for every named kind of object: activations, losses, optimizers, metrics,
-initializers, regularizers, constraints, schedules, layers and callbacks.
+"""The kinds: :class:`Kind`, made by each base class, and the lookups across kinds.
 
-Each base class makes its :class:`Kind` (``LOSSES = Kind("loss", Loss)``), and every
-built-in class registers itself where it is defined::
-
-    @LOSSES.register("mean_squared_error", "mse")
-    class MeanSquaredError(Loss): ...
-
-A kind finds a class by any of its names or its class name, ignoring case and
-underscores (``"MSE"``, ``"mean_squared_error"``, ``"MeanSquaredError"``); turns a name,
-a class, an instance or a config dict into an instance (:meth:`Kind.resolve`); and writes
-and reads configs ``{"class_name": ..., "config": {...}}`` (:meth:`Kind.serialize`,
-:meth:`Kind.deserialize`). It is also a read-only mapping from its names to its classes.
-
-User classes of any kind join with :func:`register_serializable`, which finds the kind
-from the base class. A class defined outside flexnet that adds constructor arguments
-but no ``get_config`` is written with a config read from its ``__init__`` signature,
-and every class defined outside flexnet is rebuilt from the config it writes, so that
-a config that would not load again is refused when it is written, not when it is read.
+A kind holds its classes by name and turns names, classes, instances and configs into
+objects and back; :func:`kind_of` finds the kind of a class from its base class.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator, Mapping
 
+from flexnet.registry.derived import config_of, differences, in_flexnet
 from flexnet.specs import check_custom_objects, is_spec, short, split_spec
 
-__all__ = [
-    "Kind",
-    "deserialize",
-    "get_registered_name",
-    "get_registered_object",
-    "kind",
-    "register_keras_serializable",
-    "register_serializable",
-    "serialize",
-    "unregister_serializable",
-]
+__all__ = ["Kind", "all_kinds", "deserialize", "get_registered_name", "get_registered_object", "kind",
+           "kind_of", "kind_of_key", "kinds_text", "loose", "serialize"]
 
 #: Kind name -> kind, in the order the base classes made them.
 _KINDS: dict[str, Kind] = {}
@@ -96,7 +71,8 @@ class Kind(Mapping):
         self.special_names = tuple(special_names)
         self._builtin: dict[str, type] = {}  # names registered by flexnet's classes
         self._user: dict[str, type] = {}  # names added with add()
-        self._classes: dict[str, type] = {}  # register_serializable: config name -> user class
+        #: Config name -> user class, kept by :func:`~flexnet.registry.register_serializable`.
+        self.registered: dict[str, type] = {}
         _KINDS[name] = self
 
     # -- the mapping ------------------------------------------------------------------------
@@ -125,7 +101,7 @@ class Kind(Mapping):
         def decorate(cls: type) -> type:
             self._check_member(cls)
             for name in names or (cls.__name__,):
-                other = self._find_builtin(name)
+                other = self.builtin_class(name)
                 if other is not None and other is not cls:
                     raise ValueError(f"{self.name} name {name!r} already names {other.__name__}")
                 self._builtin[name] = cls
@@ -219,17 +195,25 @@ class Kind(Mapping):
             valid = sorted([*self, *self.special_names])
             raise _UnknownName(f"{prefix}unknown {self.name} {name!r}; valid names are {valid}")
         known = sorted({c.__name__ for c in self._builtin.values()})
-        registered = f", registered: {sorted(self._classes)}" if self._classes else ""
+        registered = f", registered: {sorted(self.registered)}" if self.registered else ""
         raise _UnknownName(
             f"{prefix}unknown {self.name} class {name!r}; flexnet's are {known}{registered}; "
             f"register yours with fx.saving.register_serializable or pass "
             f"custom_objects={{{name!r}: cls}}"
         )
 
+    def builtin_class(self, name: str) -> type | None:
+        """The built-in class ``name`` names (by a name or its class name), or None."""
+        wanted = self.normalize(name)
+        for key, cls in self._builtin.items():
+            if wanted in (self.normalize(key), self.normalize(cls.__name__)):
+                return cls
+        return None
+
     def names_of(self, cls: type) -> list[str]:
         """The names that lead to ``cls``: its listed names, then its registered names."""
         listed = [k for k in self if self[k] is cls]
-        return listed + [k for k, c in self._classes.items() if c is cls]
+        return listed + [k for k, c in self.registered.items() if c is cls]
 
     # -- objects and configs ----------------------------------------------------------------------
     def resolve(self, identifier):
@@ -265,8 +249,8 @@ class Kind(Mapping):
         if not isinstance(obj, self.bases):
             raise TypeError(f"serialize() needs {_a(self._base_names)}, got {type(obj).__name__}")
         cls = type(obj)
-        spec = {"class_name": get_registered_name(cls), "config": _config_of(obj)}
-        if not _in_flexnet(cls):
+        spec = {"class_name": get_registered_name(cls), "config": config_of(obj, _plain)}
+        if not in_flexnet(cls):
             self._check_round_trip(obj, spec["config"])
         return spec
 
@@ -305,17 +289,10 @@ class Kind(Mapping):
 
     def _find_exact(self, name: str, custom_objects: dict) -> type | None:
         """A user class (``custom_objects`` first, then registered) answering to ``name``."""
-        for tables in (custom_objects, self._classes):
+        for tables in (custom_objects, self.registered):
             for key, cls in tables.items():
                 if self._accepts(cls) and name in (key, cls.__name__, vars(cls).get("name")):
                     return cls
-        return None
-
-    def _find_builtin(self, name: str) -> type | None:
-        wanted = self.normalize(name)
-        for key, cls in self._builtin.items():
-            if wanted in (self.normalize(key), self.normalize(cls.__name__)):
-                return cls
         return None
 
     def _build(self, cls: type, config: dict, custom_objects: dict | None = None, where: str | None = None):
@@ -347,15 +324,7 @@ class Kind(Mapping):
                 f"({exc}); define get_config() returning its constructor arguments (and "
                 "from_config() if __init__ does not take them as they are)"
             ) from None
-        again = _config_of(rebuilt)
-        changed = [(k, config.get(k, _MISSING), again.get(k, _MISSING)) for k in config.keys() | again.keys()]
-        for name in [] if _in_flexnet(_init_owner(cls)) else _init_arguments(cls):
-            attr = _attribute_of(obj, name)
-            if name not in config and attr is not None:
-                before = _plain(getattr(obj, attr))
-                if is_spec(before) or _is_data(before):
-                    changed.append((name, before, _plain(getattr(rebuilt, attr, _MISSING))))
-        changed = sorted((k, a, b) for k, a, b in changed if not _same(a, b))
+        changed = differences(obj, config, rebuilt, config_of(rebuilt, _plain), _plain)
         if changed:
             text = "; ".join(f"{k}: {short(a)} comes back as {short(b)}" for k, a, b in changed)
             raise TypeError(
@@ -363,90 +332,6 @@ class Kind(Mapping):
                 f"round trip through from_config ({text}); make {cls.__name__}.get_config() "
                 "return them as __init__ takes them"
             )
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
-
-
-def _same(a, b) -> bool:
-    """Equal as configs are: lists and tuples alike, arrays compared without raising."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):  # e.g. arrays of several elements: no telling
-        return True
-
-
-def _is_data(value) -> bool:
-    """Plain data (what a JSON config holds), whose changes a round trip can tell."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_data(v) for v in value)
-    return isinstance(value, dict) and all(isinstance(k, str) and _is_data(v) for k, v in value.items())
-
-
-def _in_flexnet(cls: type) -> bool:
-    return cls.__module__ == "flexnet" or cls.__module__.startswith("flexnet.")
-
-
-def _init_owner(cls: type) -> type:
-    """The class of ``cls``'s MRO that defines the ``__init__`` it runs."""
-    return next(c for c in cls.__mro__ if "__init__" in vars(c))
-
-
-def _init_below_get_config(cls: type) -> bool:
-    """Whether ``cls`` defines ``__init__`` lower in its MRO than ``get_config``."""
-    mro = cls.__mro__
-    config = next((i for i, c in enumerate(mro) if "get_config" in vars(c)), len(mro))
-    return mro.index(_init_owner(cls)) < config
-
-
-def _config_of(obj) -> dict:
-    """``obj.get_config()``; for a class defined outside flexnet whose ``__init__`` is below
-    its ``get_config``, each ``__init__`` argument from that config, else from the attribute
-    of the same name (or with a leading underscore)."""
-    cls = type(obj)
-    if _in_flexnet(cls) or not _init_below_get_config(cls):
-        return obj.get_config()
-    try:
-        base = obj.get_config()
-    except NotImplementedError:  # a base class that leaves get_config to subclasses
-        base = {}
-    named = _init_arguments(cls)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
-    config = dict(base) if takes_any else {k: v for k, v in base.items() if k in named}
-    for name in named:
-        if name in base:
-            continue
-        attr = _attribute_of(obj, name)
-        if attr is None:
-            raise TypeError(
-                f"cannot serialize {cls.__name__}: its __init__ takes {name!r}, which is not "
-                f"in the base class's get_config() and not kept as an attribute; store it as "
-                f"self.{name} in __init__ or define get_config()"
-            )
-        config[name] = _plain(getattr(obj, attr))
-    return config
-
-
-def _init_arguments(cls: type) -> list[str]:
-    """The names of ``cls.__init__``'s arguments, without ``self``, ``*args`` and ``**kwargs``."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-
-def _attribute_of(obj, name: str) -> str | None:
-    """The attribute an argument is kept in: ``name`` or ``_name``; None if neither."""
-    return next((a for a in (name, "_" + name) if hasattr(obj, a)), None)
 
 
 def _plain(value):
@@ -512,7 +397,7 @@ def serialize(obj) -> dict:
     """
     owner = kind_of(type(obj))
     if owner is None:
-        raise TypeError(f"serialize() takes an object of a named kind ({_kinds_text()}), got "
+        raise TypeError(f"serialize() takes an object of a named kind ({kinds_text()}), got "
                         f"{type(obj).__name__}")
     return owner.serialize(obj)
 
@@ -523,114 +408,20 @@ def deserialize(kind_name: str, spec, custom_objects: dict | None = None, where:
     return kind(kind_name).deserialize(spec, custom_objects, where)
 
 
-def _kinds_text() -> str:
+def all_kinds() -> list[Kind]:
+    """Every kind, in the order the base classes made them."""
+    return list(_KINDS.values())
+
+
+def kinds_text() -> str:
+    """``"activation (subclass of ActivationFunction), ..."`` for messages."""
     return ", ".join(f"{k.name} (subclass of {k._base_names})" for k in _KINDS.values())
-
-
-# ---------------------------------------------------------------------------
-# User classes.
-
-
-def _same_definition(a: type, b: type) -> bool:
-    """The same class defined again (a re-run notebook cell, a reloaded module)."""
-    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
-
-
-def register_serializable(cls=None, *, name: str | None = None):
-    """Register a user class so that configs and files naming it load; usable as a decorator.
-
-    The kind (layer, activation, loss, optimizer, schedule, initializer, regularizer,
-    constraint, metric, callback) is found from the base class. The class should have
-    ``get_config()`` returning its constructor arguments (and may override
-    ``from_config``); without one, its config is read from its ``__init__`` (see
-    :meth:`Kind.serialize`).
-
-    Args:
-        cls: the class (omit it to get a decorator, e.g. ``@register_serializable(name="X")``).
-        name: the name configs use; default the class name.
-
-    Returns:
-        the class (or, without ``cls``, a decorator).
-
-    Raises:
-        TypeError: not a class of a named kind.
-        ValueError: the name is a built-in class's or already names another class.
-
-    Example:
-        >>> import flexnet as fx
-        >>> @fx.saving.register_serializable
-        ... class TimesFactor(fx.layers.Layer):
-        ...     def __init__(self, factor=2.0, **kwargs):
-        ...         super().__init__(**kwargs)
-        ...         self.factor = factor
-        ...     def forward(self, X, training=False):
-        ...         return X * self.factor
-        ...     def backward(self, dY):
-        ...         return dY * self.factor
-        ...     def get_config(self):
-        ...         return {**super().get_config(), "factor": self.factor}
-        >>> fx.saving.get_registered_object("TimesFactor") is TimesFactor
-        True
-        >>> fx.registry.serialize(TimesFactor(3.0, name="times"))
-        {'class_name': 'TimesFactor', 'config': {'name': 'times', 'trainable': True, 'factor': 3.0}}
-        >>> fx.saving.unregister_serializable(TimesFactor)
-    """
-
-    def register(obj):
-        if not isinstance(obj, type):
-            raise TypeError(f"register_serializable takes a class, got {type(obj).__name__}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
-        owner = kind_of(obj)
-        if owner is None:
-            raise TypeError(f"register_serializable takes a class of a named kind: {_kinds_text()}; "
-                            f"got {obj!r}")
-        key = name or obj.__name__
-        builtin = owner._find_builtin(key)
-        if builtin is not None and builtin is not obj:
-            raise ValueError(f"{key!r} names a built-in {owner.name} class ({builtin.__name__}); "
-                             "register yours under another name: register_serializable(cls, name=...)")
-        for k in _KINDS.values():
-            existing = k._classes.get(key)
-            if existing is not None and existing is not obj and not _same_definition(existing, obj):
-                raise ValueError(f"{key!r} is already registered to {existing!r}; call "
-                                 "unregister_serializable first to replace it")
-            k._classes.pop(key, None)
-        owner._classes[key] = obj
-        return obj
-
-    return register if cls is None else register(cls)
-
-
-def register_keras_serializable(package: str = "Custom", name: str | None = None):
-    """Keras's spelling of :func:`register_serializable`: ``@register_keras_serializable()``.
-
-    ``package`` is accepted for compatibility and not used: flexnet's names are global.
-    """
-    if isinstance(package, type):  # used without parentheses
-        return register_serializable(package, name=name)
-    return register_serializable(name=name)
-
-
-def unregister_serializable(cls_or_name) -> None:
-    """Forget a class (or name) registered by :func:`register_serializable`.
-
-    Raises:
-        ValueError: nothing is registered under it.
-    """
-    found = False
-    for k in _KINDS.values():
-        for key in [key for key, c in k._classes.items() if cls_or_name in (key, c)]:
-            del k._classes[key]
-            found = True
-    if not found:
-        raise ValueError(f"{cls_or_name!r} is not registered")
 
 
 def get_registered_name(cls: type) -> str:
     """The name configs use for ``cls``: its registered name, else its class name."""
     for k in _KINDS.values():
-        for key, value in k._classes.items():
+        for key, value in k.registered.items():
             if value is cls:
                 return key
     return cls.__name__
@@ -642,5 +433,5 @@ def get_registered_object(name: str, custom_objects: dict | None = None, base: t
     None if none."""
     candidates = [custom_objects[name]] if custom_objects and name in custom_objects else []
     for k in _KINDS.values():
-        candidates += [c for key, c in k._classes.items() if name in (key, c.__name__)]
+        candidates += [c for key, c in k.registered.items() if name in (key, c.__name__)]
     return next((c for c in candidates if base is None or issubclass(c, base)), None)
