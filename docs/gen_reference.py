@@ -281,7 +281,9 @@ def _line(obj) -> int:
 SUBMODULES = ["flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
               "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation",
               "flexnet.layers.normalization", "flexnet.layers.input_layer", "flexnet.layers.merging",
-              "flexnet.layers.node", "flexnet.registry.kinds", "flexnet.registry.user"]
+              "flexnet.layers.node", "flexnet.optimizers.base", "flexnet.optimizers.sgd",
+              "flexnet.optimizers.adaptive", "flexnet.optimizers.adam", "flexnet.optimizers.lion",
+              "flexnet.registry.kinds", "flexnet.registry.user"]
 
 
 def _module_order(obj) -> tuple[int, str]:

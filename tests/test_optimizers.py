@@ -927,10 +927,10 @@ def test_set_state_into_a_fresh_optimizer_continues_the_exact_trajectory(case, n
         np.testing.assert_array_equal(case.to_numpy(ours), case.to_numpy(theirs))
     # The snapshot is host NumPy, and training after set_state never wrote into it.
     leaves = []
-    fx.optimizers._tree_map(leaves.append, snapshot["state"])
+    fx.optimizers.base._tree_map(leaves.append, snapshot["state"])
     assert leaves and all(isinstance(a, np.ndarray) for a in leaves)
     kept_leaves = []
-    fx.optimizers._tree_map(kept_leaves.append, kept["state"])
+    fx.optimizers.base._tree_map(kept_leaves.append, kept["state"])
     for a, b in zip(leaves, kept_leaves):
         np.testing.assert_array_equal(a, b)
 
