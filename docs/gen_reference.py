@@ -283,7 +283,9 @@ SUBMODULES = ["flexnet.models.model", "flexnet.models.sequential", "flexnet.mode
               "flexnet.layers.normalization", "flexnet.layers.input_layer", "flexnet.layers.merging",
               "flexnet.layers.node", "flexnet.optimizers.base", "flexnet.optimizers.sgd",
               "flexnet.optimizers.adaptive", "flexnet.optimizers.adam", "flexnet.optimizers.lion",
-              "flexnet.registry.kinds", "flexnet.registry.user"]
+              "flexnet.callbacks.base", "flexnet.callbacks.history", "flexnet.callbacks.progress",
+              "flexnet.callbacks.monitor", "flexnet.callbacks.checkpoint", "flexnet.callbacks.learning_rate",
+              "flexnet.callbacks.logs", "flexnet.registry.kinds", "flexnet.registry.user"]
 
 
 def _module_order(obj) -> tuple[int, str]:
