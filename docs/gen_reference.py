@@ -278,15 +278,20 @@ def _line(obj) -> int:
 
 
 #: Reading order of the modules of a package (the rest sort after, by name).
-SUBMODULES = ["flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
-              "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation",
-              "flexnet.layers.normalization", "flexnet.layers.input_layer", "flexnet.layers.merging",
-              "flexnet.layers.node", "flexnet.activations.base", "flexnet.activations.elementwise",
-              "flexnet.activations.gaussian", "flexnet.activations.rowwise", "flexnet.optimizers.base", "flexnet.optimizers.sgd",
-              "flexnet.optimizers.adaptive", "flexnet.optimizers.adam", "flexnet.optimizers.lion",
-              "flexnet.callbacks.base", "flexnet.callbacks.history", "flexnet.callbacks.progress",
-              "flexnet.callbacks.monitor", "flexnet.callbacks.checkpoint", "flexnet.callbacks.learning_rate",
-              "flexnet.callbacks.logs", "flexnet.registry.kinds", "flexnet.registry.user"]
+SUBMODULES = [
+    "flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
+    "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation", "flexnet.layers.normalization",
+    "flexnet.layers.input_layer", "flexnet.layers.merging", "flexnet.layers.node",
+    "flexnet.activations.base", "flexnet.activations.elementwise", "flexnet.activations.gaussian",
+    "flexnet.activations.rowwise",
+    "flexnet.losses.base", "flexnet.losses.regression", "flexnet.losses.classification",
+    "flexnet.optimizers.base", "flexnet.optimizers.sgd", "flexnet.optimizers.adaptive",
+    "flexnet.optimizers.adam", "flexnet.optimizers.lion",
+    "flexnet.callbacks.base", "flexnet.callbacks.history", "flexnet.callbacks.progress",
+    "flexnet.callbacks.monitor", "flexnet.callbacks.checkpoint", "flexnet.callbacks.learning_rate",
+    "flexnet.callbacks.logs",
+    "flexnet.registry.kinds", "flexnet.registry.user",
+]
 
 
 def _module_order(obj) -> tuple[int, str]:

@@ -9,13 +9,7 @@ import math
 import array_api_compat
 import numpy as np
 
-from flexnet.optimizers.base import (
-    OPTIMIZERS,
-    Optimizer,
-    _check_epsilon,
-    _check_rate,
-    _check_unit,
-)
+from flexnet.optimizers.base import OPTIMIZERS, Optimizer, _check_epsilon, _check_rate, _check_unit
 
 __all__ = ["Adam", "AdamW", "Nadam"]
 

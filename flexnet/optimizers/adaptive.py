@@ -4,13 +4,7 @@ and Adadelta, as in ``torch.optim``.
 
 from __future__ import annotations
 
-from flexnet.optimizers.base import (
-    OPTIMIZERS,
-    Optimizer,
-    _check_epsilon,
-    _check_rate,
-    _check_unit,
-)
+from flexnet.optimizers.base import OPTIMIZERS, Optimizer, _check_epsilon, _check_rate, _check_unit
 
 __all__ = ["Adadelta", "Adagrad", "RMSprop"]
 

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import array_api_compat
 
-from flexnet.optimizers.base import (
-    OPTIMIZERS,
-    Optimizer,
-    _check_unit,
-)
+from flexnet.optimizers.base import OPTIMIZERS, Optimizer, _check_unit
 
 __all__ = ["Lion"]
 

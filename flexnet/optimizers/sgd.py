@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-from flexnet.optimizers.base import (
-    OPTIMIZERS,
-    Optimizer,
-    _check_unit,
-)
+from flexnet.optimizers.base import OPTIMIZERS, Optimizer, _check_unit
 
 __all__ = ["SGD"]
 
