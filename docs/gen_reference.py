@@ -287,6 +287,7 @@ SUBMODULES = [
     "flexnet.losses.base", "flexnet.losses.regression", "flexnet.losses.classification",
     "flexnet.optimizers.base", "flexnet.optimizers.sgd", "flexnet.optimizers.adaptive",
     "flexnet.optimizers.adam", "flexnet.optimizers.lion",
+    "flexnet.schedules.base", "flexnet.schedules.decay", "flexnet.schedules.per_epoch",
     "flexnet.callbacks.base", "flexnet.callbacks.history", "flexnet.callbacks.progress",
     "flexnet.callbacks.monitor", "flexnet.callbacks.checkpoint", "flexnet.callbacks.learning_rate",
     "flexnet.callbacks.logs",
