@@ -1,4 +1,5 @@
-"""Row-wise activations: softmax and log-softmax along an axis (the class axis).
+"""Row-wise activations: softmax and log-softmax along an axis (the class axis), whose
+backward passes sum over that axis.
 """
 
 from __future__ import annotations

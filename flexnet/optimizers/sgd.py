@@ -1,4 +1,5 @@
-"""Stochastic gradient descent, with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+"""Stochastic gradient descent, with optional (Nesterov) momentum, as ``torch.optim.SGD``:
+the simplest optimizer, whose state is at most one velocity per parameter.
 """
 
 from __future__ import annotations
