@@ -47,6 +47,7 @@ SECTIONS = [
     ("Random generators", "flexnet.random", "fx.random", None),
     ("Gradient checking", "flexnet.gradcheck", "fx.gradcheck", None),
     ("Saving", "flexnet.saving", "fx.saving", None),
+    ("Registry", "flexnet.registry", "fx.registry", None),
 ]
 
 #: Methods documented on a class: its own public methods with their own docstrings, plus these.
@@ -277,10 +278,21 @@ def _line(obj) -> int:
 
 
 #: Reading order of the modules of a package (the rest sort after, by name).
-SUBMODULES = ["flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
-              "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation",
-              "flexnet.layers.normalization", "flexnet.layers.input_layer", "flexnet.layers.merging",
-              "flexnet.layers.node"]
+SUBMODULES = [
+    "flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
+    "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation", "flexnet.layers.normalization",
+    "flexnet.layers.input_layer", "flexnet.layers.merging", "flexnet.layers.node",
+    "flexnet.activations.base", "flexnet.activations.elementwise", "flexnet.activations.gaussian",
+    "flexnet.activations.rowwise",
+    "flexnet.losses.base", "flexnet.losses.regression", "flexnet.losses.classification",
+    "flexnet.optimizers.base", "flexnet.optimizers.sgd", "flexnet.optimizers.adaptive",
+    "flexnet.optimizers.adam", "flexnet.optimizers.lion",
+    "flexnet.schedules.base", "flexnet.schedules.decay", "flexnet.schedules.per_epoch",
+    "flexnet.callbacks.base", "flexnet.callbacks.history", "flexnet.callbacks.progress",
+    "flexnet.callbacks.monitor", "flexnet.callbacks.checkpoint", "flexnet.callbacks.learning_rate",
+    "flexnet.callbacks.logs",
+    "flexnet.registry.kinds", "flexnet.registry.user",
+]
 
 
 def _module_order(obj) -> tuple[int, str]:
@@ -344,7 +356,7 @@ def name_table(module, table_name: str, prefix: str) -> list[str]:
     for key, cls in table.items():
         names.setdefault(cls, []).append(key)
     out = ["| names | class | definition |", "|---|---|---|"]
-    for cls, keys in names.items():
+    for cls, keys in sorted(names.items(), key=lambda item: (_module_order(item[0]), _line(item[0]))):
         key_text = ", ".join(f"`{k}`" for k in keys)
         out.append(f"| {key_text} | [`{cls.__name__}`](#{anchor(f'{prefix}.{cls.__name__}')}) "
                    f"| {summary(cls)} |")
@@ -379,12 +391,17 @@ def render_object(prefix: str, name: str, obj, alias_names: list[str]) -> list[s
     return out
 
 
-def _prefix_of(module_name: str) -> str:
-    """How users reach the objects of ``module_name`` (``fx.saving`` for ``flexnet.saving``)."""
-    for _, name, prefix, _ in SECTIONS:
-        if module_name == name or module_name.startswith(name + "."):
+def _documented_in(obj, name: str, here: str) -> str | None:
+    """The prefix of another section that documents ``obj`` as ``name`` (its home module's
+    section, when that one exports it), or None: then it is documented here."""
+    home = obj.__module__
+    for _, module_name, prefix, _ in SECTIONS:
+        if prefix == here or not (home == module_name or home.startswith(module_name + ".")):
+            continue
+        module = importlib.import_module(module_name)
+        if name in getattr(module, "__all__", []) and getattr(module, name, None) is obj:
             return prefix
-    return module_name.replace("flexnet", "fx", 1)
+    return None
 
 
 def render() -> str:
@@ -417,10 +434,10 @@ def render() -> str:
             lines += name_table(module, table, prefix) + [""]
         alias_map = aliases(module)
         for name, obj in public_objects(module):
-            home = obj.__module__
-            if not (home == module_name or home.startswith(module_name + ".")):
-                lines += [f"### {prefix}.{name}", "", f"The same as [`{_prefix_of(home)}.{name}`]"
-                          f"(#{anchor(f'{_prefix_of(home)}.{name}')}).", ""]
+            other = _documented_in(obj, name, prefix)
+            if other is not None:
+                lines += [f"### {prefix}.{name}", "", f"The same as [`{other}.{name}`]"
+                          f"(#{anchor(f'{other}.{name}')}).", ""]
                 continue
             lines += render_object(prefix, name, obj, alias_map.get(name, []))
     text = "\n".join(lines)

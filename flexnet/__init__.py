@@ -21,6 +21,7 @@ from flexnet import (
     models,
     optimizers,
     random,
+    registry,
     regularizers,
     saving,
     schedules,
@@ -28,8 +29,7 @@ from flexnet import (
 )
 from flexnet.backend import Backend, floatx, get_backend, set_backend, set_floatx
 from flexnet.models import Model, Sequential
-
-__version__ = "0.1.0"
+from flexnet.version import __version__ as __version__
 
 __all__ = [
     "Backend",
@@ -49,6 +49,7 @@ __all__ = [
     "models",
     "optimizers",
     "random",
+    "registry",
     "regularizers",
     "saving",
     "schedules",

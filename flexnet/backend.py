@@ -136,6 +136,22 @@ def _torch_device(xp, device):
     return torch.empty(0, device=device).device
 
 
+def _jax_device(xp, device):
+    import jax
+
+    if device is None:
+        return jax.devices()[0]
+    if isinstance(device, jax.Device):
+        return device
+    if isinstance(device, int) or (isinstance(device, str) and device.isdigit()):
+        return jax.devices()[int(device)]
+    kind, _, index = str(device).partition(":")
+    try:
+        return jax.devices(kind)[int(index or 0)]
+    except (RuntimeError, IndexError, ValueError):
+        raise ValueError(f"jax has no device {device!r}; its devices are {jax.devices()}") from None
+
+
 def _strict_device(xp, device):
     if device is None:
         return xp.__array_namespace_info__().default_device()
@@ -159,6 +175,7 @@ _DEVICE_PARSERS = {
     "numpy": _numpy_device,
     "cupy": _cupy_device,
     "torch": _torch_device,
+    "jax": _jax_device,
     "array_api_strict": _strict_device,
 }
 
@@ -264,7 +281,12 @@ class Backend:
 
     def supports(self, dtype: str) -> bool:
         """Whether the device can hold arrays of this dtype (array-api-strict's
-        ``no_float64`` device and some GPUs cannot hold float64)."""
+        ``no_float64`` device and some GPUs cannot hold float64; JAX holds float64 only
+        with ``jax.config.update("jax_enable_x64", True)``)."""
+        if self.name == "jax" and dtype == "float64":
+            import jax
+
+            return bool(jax.config.jax_enable_x64)
         try:
             info = self.xp.__array_namespace_info__()
             dtypes = info.dtypes(device=self.device)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
-from flexnet.registry import resolve
+from flexnet.registry import Kind
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "get", "serialize"]
 
@@ -32,6 +32,10 @@ class Constraint(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> constraint class.
+CONSTRAINTS = Kind("constraint", Constraint)
+
+
 def _check_axis(axis) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise TypeError(f"axis must be an int, got {axis!r}")
@@ -42,6 +46,7 @@ def _norms(xp, W, axis: int):
     return xp.sqrt(xp.sum(W * W, axis=axis, keepdims=True))
 
 
+@CONSTRAINTS.register("max_norm", "maxnorm")
 class MaxNorm(Constraint):
     """Rescale slices whose L2 norm exceeds ``max_value``: ``w ← w · min(1, c / (‖w‖ + ε))``.
 
@@ -67,6 +72,7 @@ class MaxNorm(Constraint):
         return {"max_value": self.max_value, "axis": self.axis}
 
 
+@CONSTRAINTS.register("min_max_norm")
 class MinMaxNorm(Constraint):
     """Keep slice norms in ``[min_value, max_value]``, moving them there at ``rate``.
 
@@ -95,6 +101,7 @@ class MinMaxNorm(Constraint):
                 "axis": self.axis}
 
 
+@CONSTRAINTS.register("non_neg", "nonneg")
 class NonNeg(Constraint):
     """``w ← max(w, 0)``: weights stay non-negative."""
 
@@ -102,6 +109,7 @@ class NonNeg(Constraint):
         return xp.clip(W, 0.0, None)
 
 
+@CONSTRAINTS.register("unit_norm", "unitnorm")
 class UnitNorm(Constraint):
     """``w ← w / (‖w‖ + ε)``: every slice along ``axis`` gets unit L2 norm."""
 
@@ -115,30 +123,12 @@ class UnitNorm(Constraint):
         return {"axis": self.axis}
 
 
-CONSTRAINTS: dict[str, type[Constraint]] = {
-    "max_norm": MaxNorm, "maxnorm": MaxNorm, "min_max_norm": MinMaxNorm,
-    "non_neg": NonNeg, "nonneg": NonNeg, "unit_norm": UnitNorm, "unitnorm": UnitNorm,
-}
-
-
 def get(identifier) -> Constraint | None:
     """A constraint from a name (``"max_norm"``, ``"non_neg"``, ``"unit_norm"``, ...), an
     instance, a config ``{"class_name": ..., "config": ...}``, or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        classes = {cls.__name__: cls for cls in CONSTRAINTS.values()}
-        name = identifier.get("class_name")
-        if name not in classes or not isinstance(identifier.get("config", {}), dict):
-            raise ValueError(
-                f"unknown constraint config {identifier!r}; known classes are {sorted(classes)}"
-            )
-        return classes[name](**identifier.get("config", {}))
-    return resolve(identifier, CONSTRAINTS, Constraint, "constraint")
+    return None if identifier is None else CONSTRAINTS.resolve(identifier)
 
 
 def serialize(constraint: Constraint | None):
     """``{"class_name": ..., "config": ...}`` for a constraint, ``None`` for none."""
-    if constraint is None:
-        return None
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return None if constraint is None else CONSTRAINTS.serialize(constraint)

@@ -25,6 +25,7 @@ import numbers
 from abc import ABC, abstractmethod
 
 from flexnet.random import generator
+from flexnet.registry import Kind
 
 __all__ = [
     "Constant",
@@ -107,6 +108,12 @@ class Initializer(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> initializer class (Keras's names and aliases; Keras 3 also saves the class
+#: names ``IdentityInitializer`` and ``OrthogonalInitializer``).
+INITIALIZERS = Kind("initializer", Initializer, aliases={"IdentityInitializer": "identity",
+                                                          "OrthogonalInitializer": "orthogonal"})
+
+
 class RandomInitializer(Initializer):
     """An initializer that draws random numbers.
 
@@ -130,6 +137,7 @@ class RandomInitializer(Initializer):
 # Constants.
 
 
+@INITIALIZERS.register("constant")
 class Constant(Initializer):
     """Every entry equal to ``value``."""
 
@@ -144,6 +152,7 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
+@INITIALIZERS.register("zeros", "zero")
 class Zeros(Constant):
     """All zeros (the default bias initializer)."""
 
@@ -154,6 +163,7 @@ class Zeros(Constant):
         return {}
 
 
+@INITIALIZERS.register("ones", "one")
 class Ones(Constant):
     """All ones."""
 
@@ -164,6 +174,7 @@ class Ones(Constant):
         return {}
 
 
+@INITIALIZERS.register("identity")
 class Identity(Initializer):
     """``gain · I``: ones on the main diagonal of a 2-D kernel, zeros elsewhere.
 
@@ -195,6 +206,7 @@ class Identity(Initializer):
 # Random distributions with fixed parameters.
 
 
+@INITIALIZERS.register("random_uniform", "uniform")
 class RandomUniform(RandomInitializer):
     """``U[minval, maxval)``.
 
@@ -216,6 +228,7 @@ class RandomUniform(RandomInitializer):
         return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
 
 
+@INITIALIZERS.register("random_normal", "normal")
 class RandomNormal(RandomInitializer):
     """``N(mean, stddev²)``; ``RandomNormal(stddev=0.01)`` is the course's ``randn(...) × 0.01``.
 
@@ -256,6 +269,7 @@ def _truncated_normal(rng, shape, mean: float, stddev: float, dtype: str):
     return z * stddev + mean
 
 
+@INITIALIZERS.register("truncated_normal")
 class TruncatedNormal(RandomNormal):
     """``N(mean, stddev²)`` truncated to ``[mean - 2·stddev, mean + 2·stddev]``, as Keras.
 
@@ -279,6 +293,7 @@ _MODES = ("fan_in", "fan_out", "fan_avg")
 _DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
 
+@INITIALIZERS.register("variance_scaling")
 class VarianceScaling(RandomInitializer):
     """Variance ``scale / n``, ``n`` the fan chosen by ``mode``: the rule behind Glorot, He, LeCun.
 
@@ -346,6 +361,7 @@ class _NamedVarianceScaling(VarianceScaling):
         return {"seed": self.seed}
 
 
+@INITIALIZERS.register("glorot_uniform", "xavier_uniform")
 class GlorotUniform(_NamedVarianceScaling):
     """Glorot/Xavier uniform: ``U[-l, l]``, ``l = sqrt(6 / (fan_in + fan_out))``.
 
@@ -356,12 +372,14 @@ class GlorotUniform(_NamedVarianceScaling):
     _args = (1.0, "fan_avg", "uniform")
 
 
+@INITIALIZERS.register("glorot_normal", "xavier_normal")
 class GlorotNormal(_NamedVarianceScaling):
     """Glorot/Xavier normal: ``N(0, 2 / (fan_in + fan_out))`` (untruncated, as torch)."""
 
     _args = (1.0, "fan_avg", "untruncated_normal")
 
 
+@INITIALIZERS.register("he_uniform")
 class HeUniform(_NamedVarianceScaling):
     """He uniform: ``U[-l, l]``, ``l = sqrt(6 / fan_in)``, for ReLU networks.
 
@@ -371,18 +389,21 @@ class HeUniform(_NamedVarianceScaling):
     _args = (2.0, "fan_in", "uniform")
 
 
+@INITIALIZERS.register("he_normal")
 class HeNormal(_NamedVarianceScaling):
     """He normal: ``N(0, 2 / fan_in)`` (untruncated, as torch)."""
 
     _args = (2.0, "fan_in", "untruncated_normal")
 
 
+@INITIALIZERS.register("lecun_uniform")
 class LecunUniform(_NamedVarianceScaling):
     """LeCun uniform: ``U[-l, l]``, ``l = sqrt(3 / fan_in)``."""
 
     _args = (1.0, "fan_in", "uniform")
 
 
+@INITIALIZERS.register("lecun_normal")
 class LecunNormal(_NamedVarianceScaling):
     """LeCun normal: ``N(0, 1 / fan_in)`` (untruncated, as torch)."""
 
@@ -393,6 +414,7 @@ class LecunNormal(_NamedVarianceScaling):
 # Orthogonal.
 
 
+@INITIALIZERS.register("orthogonal")
 class Orthogonal(RandomInitializer):
     """A random orthogonal matrix times ``gain`` (Saxe et al., ICLR 2014), as Keras and torch.
 
@@ -441,59 +463,12 @@ class Orthogonal(RandomInitializer):
 
 
 # ---------------------------------------------------------------------------
-# Names.
-
-#: Name -> initializer class (Keras's names and aliases).
-INITIALIZERS: dict[str, type[Initializer]] = {
-    "zeros": Zeros,
-    "zero": Zeros,
-    "ones": Ones,
-    "one": Ones,
-    "constant": Constant,
-    "identity": Identity,
-    "random_uniform": RandomUniform,
-    "uniform": RandomUniform,
-    "random_normal": RandomNormal,
-    "normal": RandomNormal,
-    "truncated_normal": TruncatedNormal,
-    "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform,
-    "glorot_normal": GlorotNormal,
-    "xavier_uniform": GlorotUniform,
-    "xavier_normal": GlorotNormal,
-    "he_uniform": HeUniform,
-    "he_normal": HeNormal,
-    "lecun_uniform": LecunUniform,
-    "lecun_normal": LecunNormal,
-    "orthogonal": Orthogonal,
-}
-
-# Keras 3 also saves these class names.
-_KERAS_CLASS_ALIASES = {"identityinitializer": Identity, "orthogonalinitializer": Orthogonal}
-
-
-def _key(name: str) -> str:
-    """``"GlorotUniform"`` and ``"glorot_uniform"`` both give ``"glorotuniform"``."""
-    return name.replace("_", "").lower()
-
-
-def _lookup(name: str, custom_objects: dict | None = None) -> type[Initializer]:
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
-    table = {_key(k): cls for k, cls in INITIALIZERS.items()}
-    table.update({_key(cls.__name__): cls for cls in INITIALIZERS.values()})
-    table.update(_KERAS_CLASS_ALIASES)
-    cls = table.get(_key(name))
-    if cls is None:
-        raise ValueError(f"unknown initializer {name!r}; valid names are {sorted(INITIALIZERS)}")
-    return cls
+# Names and configs.
 
 
 def serialize(initializer: Initializer) -> dict:
     """``{"class_name": ..., "config": ...}``, which :func:`deserialize` and :func:`get` rebuild."""
-    if not isinstance(initializer, Initializer):
-        raise TypeError(f"serialize takes an Initializer, got {type(initializer).__name__}")
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return INITIALIZERS.serialize(initializer)
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:
@@ -507,14 +482,7 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer
     Raises:
         ValueError: a malformed dict or an unknown class name.
     """
-    if (not isinstance(config, dict) or not isinstance(config.get("class_name"), str)
-            or not isinstance(config.get("config", {}), dict)):
-        raise ValueError(
-            "an initializer config is a dict {'class_name': str, 'config': dict}, "
-            f"got {config!r}"
-        )
-    cls = _lookup(config["class_name"], custom_objects)
-    return cls.from_config(dict(config.get("config", {})))
+    return INITIALIZERS.deserialize(config, custom_objects)
 
 
 def get(identifier) -> Initializer:
@@ -524,14 +492,4 @@ def get(identifier) -> Initializer:
         ValueError: unknown name, listing the valid ones.
         TypeError: anything else.
     """
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        return _lookup(identifier)()
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    raise TypeError(
-        f"initializer must be a name, a config dict or an Initializer, got {type(identifier).__name__}"
-    )
+    return INITIALIZERS.resolve(identifier)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 import array_api_compat
 
 from flexnet import losses as losses_module
-from flexnet.registry import resolve
+from flexnet.registry import Kind
 
 __all__ = [
     "AUC",
@@ -121,6 +121,11 @@ class Metric(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> metric class. "accuracy"/"acc" are resolved from the loss by :func:`get`.
+METRICS = Kind("metric", Metric, special_names=("accuracy", "acc"))
+
+
+@METRICS.register("binary_accuracy")
 class BinaryAccuracy(Metric):
     """Fraction of outputs on the right side of ``threshold`` (``P > t`` vs ``y > t``),
     averaged over outputs."""
@@ -139,6 +144,7 @@ class BinaryAccuracy(Metric):
         return {**super().get_config(), "threshold": self.threshold}
 
 
+@METRICS.register("categorical_accuracy")
 class CategoricalAccuracy(Metric):
     """Fraction of samples whose largest output is the one-hot target's class."""
 
@@ -148,6 +154,7 @@ class CategoricalAccuracy(Metric):
         return xp.astype(xp.argmax(P, axis=-1) == xp.argmax(y, axis=-1), P.dtype)
 
 
+@METRICS.register("sparse_categorical_accuracy")
 class SparseCategoricalAccuracy(Metric):
     """Fraction of samples whose largest output is the integer label."""
 
@@ -157,6 +164,7 @@ class SparseCategoricalAccuracy(Metric):
         return xp.astype(xp.argmax(P, axis=-1) == y, P.dtype)
 
 
+@METRICS.register("mse", "mean_squared_error")
 class MeanSquaredError(Metric):
     """Mean over samples and outputs of ``(P - y)²``."""
 
@@ -167,6 +175,7 @@ class MeanSquaredError(Metric):
         return xp.mean(D * D, axis=-1)
 
 
+@METRICS.register("rmse", "root_mean_squared_error")
 class RootMeanSquaredError(MeanSquaredError):
     """``sqrt`` of the (weighted) mean over samples and outputs of ``(P - y)²``."""
 
@@ -176,6 +185,7 @@ class RootMeanSquaredError(MeanSquaredError):
         return math.sqrt(super().result())
 
 
+@METRICS.register("mae", "mean_absolute_error")
 class MeanAbsoluteError(Metric):
     """Mean over samples and outputs of ``|P - y|``."""
 
@@ -314,6 +324,7 @@ def _single_threshold(thresholds) -> float:
     return float(thresholds)
 
 
+@METRICS.register("precision")
 class Precision(ConfusionMetric):
     """Precision ``TP / (TP + FP)``: the (weighted) fraction of predicted positives that are positive.
 
@@ -349,6 +360,7 @@ class Precision(ConfusionMetric):
         return {**super().get_config(), "thresholds": self.threshold}
 
 
+@METRICS.register("recall")
 class Recall(ConfusionMetric):
     """Recall ``TP / (TP + FN)``: the (weighted) fraction of positives predicted positive.
 
@@ -378,6 +390,7 @@ class Recall(ConfusionMetric):
 CURVES = ("ROC", "PR")
 
 
+@METRICS.register("auc")
 class AUC(ConfusionMetric):
     """Area under the ROC or precision-recall curve, from counts at fixed thresholds.
 
@@ -458,22 +471,6 @@ class AUC(ConfusionMetric):
         }
 
 
-#: Name -> metric class. "accuracy"/"acc" are resolved from the loss by :func:`get`.
-METRICS: dict[str, type[Metric]] = {
-    "binary_accuracy": BinaryAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-    "rmse": RootMeanSquaredError,
-    "root_mean_squared_error": RootMeanSquaredError,
-    "mae": MeanAbsoluteError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "precision": Precision,
-    "recall": Recall,
-    "auc": AUC,
-}
-
 _ACCURACY_BY_LOSS = {
     losses_module.BinaryCrossentropy: BinaryAccuracy,
     losses_module.CategoricalCrossentropy: CategoricalAccuracy,
@@ -494,10 +491,7 @@ def get(identifier, loss=None, output_units: int | None = None) -> Metric:
         if cls is None:
             cls = BinaryAccuracy if output_units == 1 else CategoricalAccuracy
         return cls(name=identifier)
-    if isinstance(identifier, str) and identifier.lower() not in METRICS:
-        valid = sorted([*METRICS, "accuracy", "acc"])
-        raise ValueError(f"unknown metric {identifier!r}; valid names are {valid}")
-    metric = resolve(identifier, METRICS, Metric, "metric")
+    metric = METRICS.resolve(identifier)
     if isinstance(identifier, str):
         metric.name = identifier
     return metric

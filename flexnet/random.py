@@ -105,10 +105,42 @@ class TorchGenerator(Generator):
         return self._torch.randperm(n, generator=self._rng, device=self.backend.device)
 
 
+class JaxGenerator(Generator):
+    """``jax.random`` with an explicit key, split at every draw.
+
+    The key is the generator's whole state (:attr:`key`); a compiled training step
+    takes it as an input and returns the key it reached, so dropout masks inside
+    ``jax.jit`` come from the model's seed like everywhere else.
+    """
+
+    def __init__(self, backend: Backend, seed: int):
+        super().__init__(backend, seed)
+        import jax
+
+        self._jax = jax
+        with jax.default_device(backend.device):
+            self.key = jax.random.key(self.seed)
+
+    def _next(self):
+        self.key, sub = self._jax.random.split(self.key)
+        return sub
+
+    def uniform(self, shape, low=0.0, high=1.0, dtype="float32"):
+        return self._jax.random.uniform(self._next(), tuple(shape), dtype=dtype, minval=low, maxval=high)
+
+    def normal(self, shape, mean=0.0, stddev=1.0, dtype="float32"):
+        return mean + stddev * self._jax.random.normal(self._next(), tuple(shape), dtype=dtype)
+
+    def permutation(self, n):
+        index = self._jax.numpy.arange(n, dtype=self.backend.index_dtype)
+        return self._jax.random.permutation(self._next(), index)
+
+
 _GENERATORS = {
     "numpy": NumpyGenerator,
     "cupy": CupyGenerator,
     "torch": TorchGenerator,
+    "jax": JaxGenerator,
 }
 
 

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 
 import array_api_compat
 
-from flexnet.registry import resolve
+from flexnet.registry import Kind
 
 __all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "serialize"]
 
@@ -65,6 +65,11 @@ class Regularizer(ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: Name -> regularizer class.
+REGULARIZERS = Kind("regularizer", Regularizer)
+
+
+@REGULARIZERS.register("l1_l2", "l1l2")
 class L1L2(Regularizer):
     """``R(W) = l1 Σ|W| + l2 Σ W²``;  ``∂R/∂W = l1 sign(W) + 2 l2 W``.
 
@@ -100,6 +105,7 @@ class L1L2(Regularizer):
         return {"l1": self.l1, "l2": self.l2}
 
 
+@REGULARIZERS.register("l1")
 class L1(L1L2):
     """``R(W) = l1 Σ|W|``;  ``∂R/∂W = l1 sign(W)``. Keras's default ``l1=0.01``."""
 
@@ -110,6 +116,7 @@ class L1(L1L2):
         return {"l1": self.l1}
 
 
+@REGULARIZERS.register("l2")
 class L2(L1L2):
     """``R(W) = l2 Σ W²``;  ``∂R/∂W = 2 l2 W``. Keras's default ``l2=0.01``."""
 
@@ -118,9 +125,6 @@ class L2(L1L2):
 
     def get_config(self) -> dict:
         return {"l2": self.l2}
-
-
-REGULARIZERS: dict[str, type[Regularizer]] = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2}
 
 
 def get(identifier) -> Regularizer | None:
@@ -133,23 +137,11 @@ def get(identifier) -> Regularizer | None:
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        return _from_dict(identifier)
-    if isinstance(identifier, str) and identifier.lower() in ("l1_l2", "l1l2"):
+    if isinstance(identifier, str) and REGULARIZERS.lookup(identifier) is L1L2:
         return L1L2(l1=0.01, l2=0.01)
-    return resolve(identifier, REGULARIZERS, Regularizer, "regularizer")
+    return REGULARIZERS.resolve(identifier)
 
 
 def serialize(regularizer: Regularizer | None):
     """``{"class_name": ..., "config": ...}`` for a regularizer, ``None`` for none."""
-    if regularizer is None:
-        return None
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-
-
-def _from_dict(spec: dict) -> Regularizer:
-    classes = {cls.__name__: cls for cls in REGULARIZERS.values()}
-    name = spec.get("class_name")
-    if name not in classes or not isinstance(spec.get("config", {}), dict):
-        raise ValueError(f"unknown regularizer config {spec!r}; known classes are {sorted(classes)}")
-    return classes[name](**spec.get("config", {}))
+    return None if regularizer is None else REGULARIZERS.serialize(regularizer)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_array", "as_host_array", "is_array", "is_device_array", "to_device", "to_numpy"]
+__all__ = ["as_array", "as_host_array", "is_array", "is_device_array", "to_device", "to_device_like",
+           "to_numpy"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -66,6 +67,17 @@ def to_device(xp, device, host, dtype: str | None = None):
     if xp is None or array_api_compat.is_numpy_namespace(xp):
         return host
     return xp.asarray(host, device=device)
+
+
+def to_device_like(host, like):
+    """A fresh copy of host data on ``like``'s namespace and device; floating data takes
+    ``like``'s dtype (cast on the host, so a device without float64 never receives it)."""
+    host = np.asarray(host)
+    dtype = like.dtype if isinstance(like, np.ndarray) else getattr(np, str(like.dtype).rsplit(".", 1)[-1])
+    host = np.array(host, dtype=dtype if np.issubdtype(host.dtype, np.floating) else host.dtype, copy=True)
+    if isinstance(like, np.ndarray):
+        return host
+    return to_device(array_api_compat.array_namespace(like), array_api_compat.device(like), host)
 
 
 def as_host_array(value, what: str) -> np.ndarray:

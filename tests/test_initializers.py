@@ -505,7 +505,7 @@ def test_deserialize_accepts_registered_names_and_custom_classes():
             return {}
 
     config = fx.initializers.serialize(Halves())
-    with pytest.raises(ValueError, match="unknown initializer 'Halves'"):
+    with pytest.raises(ValueError, match="unknown initializer class 'Halves'"):
         fx.initializers.deserialize(config)
     assert isinstance(fx.initializers.deserialize(config, custom_objects={"Halves": Halves}), Halves)
 

@@ -863,7 +863,7 @@ def test_get_accepts_a_registered_name_as_class_name():
         ({"class_name": "NoSuchLoss", "config": {}}, ValueError,
          r"unknown loss class 'NoSuchLoss'.*'Huber'"),
         ({"config": {}}, ValueError, "'class_name' and 'config'"),
-        ({"class_name": "Huber", "config": [1.0]}, TypeError, "must be a dict, got list"),
+        ({"class_name": "Huber", "config": [1.0]}, ValueError, "must be a dict.*got .*'config': \\[1.0\\]"),
         ({"class_name": "Huber", "config": {"alpha": 1.0}}, TypeError, "alpha"),
     ],
 )

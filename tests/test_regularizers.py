@@ -53,7 +53,7 @@ def test_names_configs_and_errors():
         regularizers.get("l3")
     with pytest.raises(ValueError, match="non-negative"):
         regularizers.L2(-1.0)
-    with pytest.raises(ValueError, match="unknown regularizer config"):
+    with pytest.raises(ValueError, match="unknown regularizer class 'Nope'"):
         regularizers.get({"class_name": "Nope", "config": {}})
 
 

@@ -626,8 +626,8 @@ def test_registration_rules():
     ("metric", fx.metrics.AUC(num_thresholds=20, name="auc20")),
 ], ids=lambda v: v if isinstance(v, str) else type(v).__name__)
 def test_component_configs_round_trip_through_json(kind, obj):
-    spec = json.loads(json.dumps(saving.serialize_object(obj)))
-    rebuilt = saving.deserialize_object(spec, kind)
+    spec = json.loads(json.dumps(fx.registry.serialize(obj)))
+    rebuilt = fx.registry.deserialize(kind, spec)
     assert type(rebuilt) is type(obj) and rebuilt is not obj
     assert rebuilt.get_config() == obj.get_config()
     if kind == "schedule":

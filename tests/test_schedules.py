@@ -291,7 +291,7 @@ def test_deserialize_takes_snake_case_names_numbers_and_custom_classes():
 
     config = schedules.serialize(_Recording())
     assert config == {"class_name": "_Recording", "config": {}}
-    with pytest.raises(ValueError, match="unknown schedule '_Recording'.*custom_objects"):
+    with pytest.raises(ValueError, match="unknown schedule class '_Recording'.*custom_objects"):
         schedules.deserialize(config)
     assert isinstance(schedules.deserialize(config, custom_objects={"_Recording": _Recording}),
                       _Recording)
@@ -356,7 +356,7 @@ def test_a_schedule_without_get_config_says_so():
         (lambda: schedules.serialize(lambda step: 0.1), TypeError, "function.*LearningRateSchedule"),
         (lambda: schedules.serialize("cosine"), TypeError, "LearningRateSchedule"),
         (lambda: schedules.deserialize({"class_name": "Nope", "config": {}}), ValueError,
-         "unknown schedule 'Nope'.*CosineDecay"),
+         "unknown schedule class 'Nope'.*CosineDecay"),
         (lambda: schedules.deserialize({"config": {}}), ValueError, "class_name"),
         (lambda: schedules.deserialize({"class_name": "CosineDecay", "config": {"lr": 1}}), TypeError,
          "lr"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 
 from flexnet import constraints, initializers, regularizers
-from flexnet.layers.base import Layer
+from flexnet.layers.base import LAYERS, Layer
 
 __all__ = ["PReLU"]
 
@@ -27,6 +27,7 @@ def _shared_axes(shared_axes) -> tuple[int, ...]:
     return tuple(int(a) for a in axes)
 
 
+@LAYERS.register()
 class PReLU(Layer):
     """Parametric ReLU (He et al., "Delving Deep into Rectifiers", ICCV 2015), as Keras's
     ``PReLU``: ``Y = max(0, X) + α ⊙ min(0, X)`` with a learned slope ``α``.

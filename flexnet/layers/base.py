@@ -18,6 +18,7 @@ import numpy as np
 
 from flexnet import constraints, initializers, regularizers
 from flexnet.layers.node import Node, is_symbolic
+from flexnet.registry import Kind
 from flexnet.transfer import as_host_array
 
 __all__ = ["Cache", "Layer", "normalize_shape"]
@@ -330,3 +331,6 @@ class Layer(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
+
+#: Class name -> layer class (models join with ``LAYERS.add_base(Model)``).
+LAYERS = Kind("layer", Layer)

@@ -7,11 +7,12 @@ import math
 import numpy as np
 
 from flexnet import activations, constraints, initializers, regularizers
-from flexnet.layers.base import Layer
+from flexnet.layers.base import LAYERS, Layer
 
 __all__ = ["Activation", "Dense", "Dropout", "Flatten"]
 
 
+@LAYERS.register()
 class Dense(Layer):
     """Fully connected layer: ``Y = f(X W + b)``.
 
@@ -140,6 +141,7 @@ class Dense(Layer):
         }
 
 
+@LAYERS.register()
 class Activation(Layer):
     """Applies an activation function: ``Y = f(X)``.
 
@@ -172,6 +174,7 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+@LAYERS.register()
 class Dropout(Layer):
     """Inverted dropout: in training, zero each input with probability ``rate``
     and scale the rest by ``1 / (1 - rate)``; at inference, the identity.
@@ -206,6 +209,7 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate}
 
 
+@LAYERS.register()
 class Flatten(Layer):
     """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``.
 

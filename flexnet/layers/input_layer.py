@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flexnet.layers.base import Layer, normalize_shape
+from flexnet.layers.base import LAYERS, Layer, normalize_shape
 from flexnet.layers.node import Node, SymbolicTensor
 
 __all__ = ["Input", "InputLayer"]
 
 
+@LAYERS.register()
 class InputLayer(Layer):
     """The layer behind :func:`Input`: it holds the input shape and passes arrays through.
 

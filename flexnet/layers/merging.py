@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
-from flexnet.layers.base import Layer
+from flexnet.layers.base import LAYERS, Layer
 
 __all__ = [
     "Add", "Average", "Concatenate", "Maximum", "Merge", "Minimum", "Multiply", "Subtract",
@@ -52,6 +52,7 @@ class Merge(Layer):
         """The merged array (may keep what backward needs in ``self.cache``)."""
 
 
+@LAYERS.register()
 class Add(Merge):
     """``Y = X₁ + X₂ + ...``;  ``dXᵢ = dY``."""
 
@@ -65,6 +66,7 @@ class Add(Merge):
         return [dY] * len(self.cache.Xs)
 
 
+@LAYERS.register()
 class Subtract(Merge):
     """``Y = X₁ - X₂``;  ``dX₁ = dY``, ``dX₂ = -dY``."""
 
@@ -77,6 +79,7 @@ class Subtract(Merge):
         return [dY, -dY]
 
 
+@LAYERS.register()
 class Multiply(Merge):
     """``Y = X₁ ⊙ X₂ ⊙ ...``;  ``dXᵢ = dY ⊙ Π_{j≠i} Xⱼ``."""
 
@@ -98,6 +101,7 @@ class Multiply(Merge):
         return out
 
 
+@LAYERS.register()
 class Average(Merge):
     """``Y = (X₁ + ... + X_k) / k``;  ``dXᵢ = dY / k``."""
 
@@ -136,6 +140,7 @@ class _Extremum(Merge):
         return out
 
 
+@LAYERS.register()
 class Maximum(_Extremum):
     """``Y = max(X₁, X₂, ...)`` elementwise."""
 
@@ -144,6 +149,7 @@ class Maximum(_Extremum):
         return xp.maximum(A, B)
 
 
+@LAYERS.register()
 class Minimum(_Extremum):
     """``Y = min(X₁, X₂, ...)`` elementwise."""
 
@@ -152,6 +158,7 @@ class Minimum(_Extremum):
         return xp.minimum(A, B)
 
 
+@LAYERS.register()
 class Concatenate(Merge):
     """Join inputs along ``axis`` (default the last, the features).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from flexnet import initializers
-from flexnet.layers.base import Layer
+from flexnet.layers.base import LAYERS, Layer
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
@@ -120,6 +120,7 @@ class _Normalization(Layer):
         }
 
 
+@LAYERS.register()
 class BatchNormalization(_Normalization):
     """Batch normalization (Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
     Training by Reducing Internal Covariate Shift", ICML 2015), as Keras computes it.
@@ -269,6 +270,7 @@ class BatchNormalization(_Normalization):
         }
 
 
+@LAYERS.register()
 class LayerNormalization(_Normalization):
     """Layer normalization (Ba, Kiros & Hinton, "Layer Normalization", 2016), as Keras
     computes it: each sample is normalized over ``axis``, independently of the batch, the

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flexnet import saving
 from flexnet.layers import Layer
+from flexnet.layers.base import LAYERS
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import Node, SymbolicTensor
+from flexnet.models.config import build_layer, check_layer_spec, check_model_config
 from flexnet.models.graph import Graph, Step
 from flexnet.models.model import Model
 
@@ -43,6 +44,7 @@ def _as_list(value, what: str) -> tuple[list, str]:
     return items, kind
 
 
+@LAYERS.register("Functional", "Model")
 class Functional(Model):
     """A model defined by its input and output tensors (Keras's functional API).
 
@@ -227,7 +229,7 @@ class Functional(Model):
         for op in self.layers:
             calls = [] if isinstance(op, InputLayer) else [
                 [ref(t) for t in node.inputs] for node in op._nodes if id(node) in in_graph]
-            layers.append({**saving.serialize_layer(op), "name": op.name, "inbound_nodes": calls})
+            layers.append({**LAYERS.serialize(op), "name": op.name, "inbound_nodes": calls})
         return {"name": self.name, "layers": layers, "input_layers": [ref(t) for t in self.inputs],
                 "output_layers": [ref(t) for t in self.outputs]}
 
@@ -246,14 +248,14 @@ class Functional(Model):
             ValueError: the config is malformed, names an unknown class or a layer that is
                 not listed, or has a cycle; it is checked whole before any layer is made.
         """
-        custom_objects = saving.check_model_config(cls, config, custom_objects)
+        custom_objects = check_model_config(cls, config, custom_objects)
         entries = config["layers"]
         ops = {}
         for entry in entries:
             spec = {"class_name": entry["class_name"], "config": {**entry["config"], "name": entry["name"]}}
-            op_cls = saving.check_layer_spec(spec, custom_objects, f"layer {entry['name']!r}")
-            ops[entry["name"]] = saving.build_layer(op_cls, spec, custom_objects, backend=backend,
-                                                    device=device, dtype=dtype, where="layer")
+            op_cls = check_layer_spec(spec, custom_objects, f"layer {entry['name']!r}")
+            ops[entry["name"]] = build_layer(op_cls, spec, custom_objects, backend=backend,
+                                             device=device, dtype=dtype, where="layer")
         tensors = {(name, 0): op.output for name, op in ops.items() if isinstance(op, InputLayer)}
         done = {e["name"]: 0 for e in entries if not isinstance(ops[e["name"]], InputLayer)}
         progress = True

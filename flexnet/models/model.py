@@ -19,6 +19,8 @@ from flexnet import random as fxrandom
 from flexnet import utils
 from flexnet.backend import Backend, check_float_dtype, floatx
 from flexnet.layers import Layer
+from flexnet.layers.base import LAYERS
+from flexnet.layers.node import is_symbolic
 from flexnet.summary import summarize
 from flexnet.training import Trainer
 
@@ -230,16 +232,16 @@ class Model(ABC):
 
     def save_weights(self, filepath) -> None:
         """Write the weights to one file, atomically (see :mod:`flexnet.saving`)."""
-        from flexnet import saving  # io sits above models
+        from flexnet.io import model_files  # io sits above the models
 
-        saving.save_weights(self, filepath)
+        model_files.save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
         """Load weights written by :meth:`save_weights` (or a whole-model file), checking
         every shape before changing anything."""
-        from flexnet import saving
+        from flexnet.io import model_files
 
-        saving.load_weights(self, filepath)
+        model_files.load_weights(self, filepath)
 
     def save(self, filepath) -> None:
         """Write the whole model to one file, atomically: its config, weights, compile
@@ -251,9 +253,9 @@ class Model(ABC):
             TypeError: part of the config cannot be written (e.g. a learning rate given
                 as a plain function rather than a schedule).
         """
-        from flexnet import saving
+        from flexnet.io import model_files
 
-        saving.save_model(self, filepath)
+        model_files.save_model(self, filepath)
 
     def summary(self, print_fn=None) -> None:
         """Print Keras's table of layers, output shapes and parameter counts."""
@@ -307,8 +309,6 @@ class Model(ABC):
     def __call__(self, x, training: bool = False):
         """On symbolic tensors, use the model as a layer of a functional model; on arrays,
         its outputs for one batch (no batching)."""
-        from flexnet.layers.node import is_symbolic
-
         if is_symbolic(x):
             from flexnet.models.functional import call_model
 
@@ -366,3 +366,6 @@ class Model(ABC):
 
     def _lazy_build_shape(self, input_shape) -> None:
         self._require_built("using the model as a layer")
+
+
+LAYERS.add_base(Model)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flexnet import saving
 from flexnet.layers import Layer, normalize_shape
+from flexnet.layers.base import LAYERS
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import SymbolicTensor
+from flexnet.models.config import build_layer, check_layer_spec, check_model_config
 from flexnet.models.graph import Graph
 from flexnet.models.model import Model
 
 __all__ = ["Sequential"]
 
 
+@LAYERS.register()
 class Sequential(Model):
     """A linear stack of layers: its graph is a chain, so forward is a loop over ``layers``
     and backward a loop over ``reversed(layers)``.
@@ -137,7 +139,7 @@ class Sequential(Model):
     def get_config(self) -> dict:
         """``{"name", "layers": [{"class_name", "config"}, ...], "build_input_shape"}`` (the
         last once built), JSON data that :meth:`from_config` rebuilds."""
-        config = {"name": self.name, "layers": [saving.serialize_layer(layer) for layer in self.layers]}
+        config = {"name": self.name, "layers": [LAYERS.serialize(layer) for layer in self.layers]}
         if self.built:
             config["build_input_shape"] = list(self.input_shape)
         return config
@@ -156,12 +158,12 @@ class Sequential(Model):
             ValueError: the config is malformed or names an unknown class; it is checked
                 whole before any layer is made.
         """
-        custom_objects = saving.check_model_config(cls, config, custom_objects)
+        custom_objects = check_model_config(cls, config, custom_objects)
         layers = []
         for i, spec in enumerate(config["layers"]):
-            layer_cls = saving.check_layer_spec(spec, custom_objects, f"layer {i}")
-            layers.append(saving.build_layer(layer_cls, spec, custom_objects, backend=backend,
-                                             device=device, dtype=dtype, where=f"layer {i}"))
+            layer_cls = check_layer_spec(spec, custom_objects, f"layer {i}")
+            layers.append(build_layer(layer_cls, spec, custom_objects, backend=backend,
+                                      device=device, dtype=dtype, where=f"layer {i}"))
         model = cls(layers, name=config.get("name"), backend=backend, device=device, dtype=dtype)
         shape = config.get("build_input_shape")
         if shape is not None and not model.built:

@@ -1,149 +1,16 @@
-"""Learning-rate schedules: the rate as a function of the optimizer's step count.
-
-A schedule is called with ``step``, the number of updates the optimizer has
-already taken (0 for the first update), and returns a Python float. Pass one
-as any optimizer's ``learning_rate``; a plain function ``f(step) -> float``
-works there too, but only a :class:`LearningRateSchedule` can be saved.
-
-    >>> import flexnet as fx
-    >>> schedule = fx.schedules.ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)
-    >>> schedule(0), schedule(100), schedule(200)
-    (0.1, 0.05, 0.025)
-    >>> optimizer = fx.optimizers.SGD(learning_rate=schedule)
-
-**Per step or per epoch.** Schedules count optimizer steps (batches). To change
-the rate once per epoch, with ``steps_per_epoch = ceil(n_samples / batch_size)``:
-
-* ``ExponentialDecay``, ``InverseTimeDecay`` and ``InverseSqrtDecay`` take
-  ``decay_steps=steps_per_epoch, staircase=True``: the exponent becomes the
-  number of completed epochs. The course's ``0.95^epoch · α0`` is
-  ``ExponentialDecay(α0, steps_per_epoch, 0.95, staircase=True)``.
-* Any schedule (or function) can be wrapped in :class:`PerEpoch`, which calls
-  it with the number of completed epochs ``step // steps_per_epoch``, so its
-  ``decay_steps`` count epochs:
-
-    >>> per_epoch = fx.schedules.PerEpoch(fx.schedules.CosineDecay(0.1, decay_steps=10),
-    ...                                   steps_per_epoch=32)
-    >>> per_epoch(31) == 0.1 and per_epoch(32) < 0.1   # constant within an epoch
-    True
-
-**Saving.** :func:`serialize` gives ``{"class_name": ..., "config": ...}`` and
-:func:`deserialize` (or :func:`get`) rebuilds the schedule from it.
+"""The decays: exponential, inverse time, inverse square root, piecewise constant,
+polynomial and cosine (with warmup), as Keras defines them.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-import numbers
-from abc import ABC, abstractmethod
-from collections.abc import Callable
 
-__all__ = [
-    "CosineDecay",
-    "ExponentialDecay",
-    "InverseSqrtDecay",
-    "InverseTimeDecay",
-    "LearningRateSchedule",
-    "PerEpoch",
-    "PiecewiseConstantDecay",
-    "PolynomialDecay",
-    "deserialize",
-    "get",
-    "serialize",
-]
+from flexnet.schedules.base import SCHEDULES, LearningRateSchedule, _count, _flag, _name, _real, _step
 
-
-# ---------------------------------------------------------------------------
-# Argument checks.
-
-
-def _real(value, name: str, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """``value`` as a finite float ``>= minimum`` (``> minimum`` with ``strict``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < minimum or (strict and value == minimum):
-        bound = "greater than" if strict else "at least"
-        raise ValueError(f"{name} must be {bound} {minimum}, got {value!r}")
-    return float(value)
-
-
-def _count(value, name: str, *, positive: bool) -> int | float:
-    """A number of steps: an int stays an int (for the config), a float a float."""
-    _real(value, name, strict=positive)
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
-
-
-def _flag(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def _name(value) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"name must be a string, got {value!r}")
-    return value
-
-
-def _step(step) -> float:
-    if isinstance(step, bool) or not isinstance(step, numbers.Real):
-        raise TypeError(f"a schedule is called with the step count (an int), got {step!r}")
-    if not (math.isfinite(step) and step >= 0):
-        raise ValueError(f"the step count must be a non-negative number, got {step!r}")
-    return step
-
-
-# ---------------------------------------------------------------------------
-# Base class.
-
-
-class LearningRateSchedule(ABC):
-    """Base class: ``schedule(step) -> float``, ``step`` the updates already taken.
-
-    Subclasses implement ``__call__`` and ``get_config`` (the constructor
-    arguments, so that ``cls(**config)`` rebuilds it and models that use it can
-    be saved). A complete custom schedule, ``α_t = α0 / (t + 1)``:
-
-        >>> import flexnet as fx
-        >>> class OneOverT(fx.schedules.LearningRateSchedule):
-        ...     def __init__(self, initial_learning_rate):
-        ...         self.initial_learning_rate = initial_learning_rate
-        ...
-        ...     def __call__(self, step):
-        ...         return self.initial_learning_rate / (step + 1)
-        ...
-        ...     def get_config(self):
-        ...         return {"initial_learning_rate": self.initial_learning_rate}
-        >>> optimizer = fx.optimizers.SGD(learning_rate=OneOverT(0.1))
-        >>> optimizer.learning_rate   # at step 0
-        0.1
-
-    To load it from a saved config, pass ``custom_objects={"OneOverT": OneOverT}``
-    to :func:`deserialize` (or add it to :data:`SCHEDULES`).
-    """
-
-    @abstractmethod
-    def __call__(self, step) -> float:
-        """The learning rate after ``step`` updates."""
-
-    def get_config(self) -> dict:
-        """The constructor arguments, JSON-serializable."""
-        raise NotImplementedError(
-            f"schedule {type(self).__name__} must override get_config() to be saved"
-        )
-
-    @classmethod
-    def from_config(cls, config: dict) -> LearningRateSchedule:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        try:
-            config = self.get_config()
-        except NotImplementedError:
-            return f"{type(self).__name__}()"
-        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
-        return f"{type(self).__name__}({args})"
+__all__ = ["CosineDecay", "ExponentialDecay", "InverseSqrtDecay", "InverseTimeDecay",
+           "PiecewiseConstantDecay", "PolynomialDecay"]
 
 
 class _Decay(LearningRateSchedule):
@@ -170,10 +37,7 @@ class _Decay(LearningRateSchedule):
         }
 
 
-# ---------------------------------------------------------------------------
-# Schedules.
-
-
+@SCHEDULES.register("exponential_decay")
 class ExponentialDecay(_Decay):
     """``α_t = α0 · decay_rate^(t / decay_steps)``, as Keras.
 
@@ -198,6 +62,7 @@ class ExponentialDecay(_Decay):
         return self.initial_learning_rate * self.decay_rate ** self._progress(step)
 
 
+@SCHEDULES.register("inverse_time_decay")
 class InverseTimeDecay(_Decay):
     """``α_t = α0 / (1 + decay_rate · t / decay_steps)``, as Keras.
 
@@ -220,6 +85,7 @@ class InverseTimeDecay(_Decay):
         return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
+@SCHEDULES.register("inverse_sqrt_decay")
 class InverseSqrtDecay(_Decay):
     """``α_t = α0 / sqrt(1 + decay_rate · t / decay_steps)``: inverse square-root decay.
 
@@ -250,6 +116,7 @@ class InverseSqrtDecay(_Decay):
         return self.initial_learning_rate / math.sqrt(1.0 + self.decay_rate * self._progress(step))
 
 
+@SCHEDULES.register("piecewise_constant_decay")
 class PiecewiseConstantDecay(LearningRateSchedule):
     """Step decay: constant values between step boundaries, as Keras.
 
@@ -291,6 +158,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": list(self.boundaries), "values": list(self.values), "name": self.name}
 
 
+@SCHEDULES.register("polynomial_decay")
 class PolynomialDecay(LearningRateSchedule):
     """``α_t = (α0 - α_end) · (1 - t / decay_steps)^power + α_end``, as Keras.
 
@@ -338,6 +206,7 @@ class PolynomialDecay(LearningRateSchedule):
         }
 
 
+@SCHEDULES.register("cosine_decay")
 class CosineDecay(LearningRateSchedule):
     """Cosine decay with an optional linear warmup, as Keras 3.
 
@@ -410,143 +279,3 @@ class CosineDecay(LearningRateSchedule):
             "warmup_target": self.warmup_target,
             "warmup_steps": self.warmup_steps,
         }
-
-
-class PerEpoch(LearningRateSchedule):
-    """Runs a schedule per epoch: ``α_t = schedule(t // steps_per_epoch)``.
-
-    The wrapped schedule sees the number of completed epochs (0 during the first
-    epoch), so its ``decay_steps`` count epochs and the rate changes only at epoch
-    boundaries. ``steps_per_epoch`` is the number of batches per epoch,
-    ``ceil(n_samples / batch_size)``.
-
-    Args:
-        schedule: a :class:`LearningRateSchedule`, its config dict, or a function
-            ``f(epoch) -> float`` (a function cannot be saved).
-        steps_per_epoch: positive int.
-
-    Example:
-        >>> import flexnet as fx
-        >>> s = fx.schedules.PerEpoch(fx.schedules.ExponentialDecay(0.1, 1, 0.95), steps_per_epoch=8)
-        >>> s(7) == 0.1 and s(8) == 0.1 * 0.95   # the course's 0.95^epoch · α0
-        True
-    """
-
-    def __init__(self, schedule, steps_per_epoch: int):
-        self.schedule = get(schedule)
-        if not callable(self.schedule):
-            raise TypeError(f"schedule must be a schedule or a function, got {schedule!r}")
-        if (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, numbers.Integral)
-                or steps_per_epoch <= 0):
-            raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
-        self.steps_per_epoch = int(steps_per_epoch)
-
-    def __call__(self, step) -> float:
-        return float(self.schedule(math.floor(_step(step)) // self.steps_per_epoch))
-
-    def get_config(self):
-        return {"schedule": serialize(self.schedule), "steps_per_epoch": self.steps_per_epoch}
-
-
-# ---------------------------------------------------------------------------
-# Names and configs.
-
-#: Name -> schedule class. Configs store the class name (``"ExponentialDecay"``);
-#: lookups also accept the snake-case name (``"exponential_decay"``).
-SCHEDULES: dict[str, type[LearningRateSchedule]] = {
-    "exponential_decay": ExponentialDecay,
-    "inverse_time_decay": InverseTimeDecay,
-    "inverse_sqrt_decay": InverseSqrtDecay,
-    "piecewise_constant_decay": PiecewiseConstantDecay,
-    "polynomial_decay": PolynomialDecay,
-    "cosine_decay": CosineDecay,
-    "per_epoch": PerEpoch,
-}
-
-
-def _key(name: str) -> str:
-    return name.replace("_", "").lower()
-
-
-def _lookup(name: str, custom_objects: dict | None) -> type[LearningRateSchedule]:
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
-    table = {_key(k): cls for k, cls in SCHEDULES.items()}
-    table.update({_key(cls.__name__): cls for cls in SCHEDULES.values()})
-    cls = table.get(_key(name))
-    if cls is None:
-        raise ValueError(
-            f"unknown schedule {name!r}; known schedules are "
-            f"{sorted(cls.__name__ for cls in set(SCHEDULES.values()))} (pass custom_objects= "
-            "for your own)"
-        )
-    return cls
-
-
-def serialize(schedule) -> dict | float:
-    """``{"class_name": ..., "config": ...}`` for a schedule; a constant rate stays a float.
-
-    Raises:
-        TypeError: a plain function (write it as a :class:`LearningRateSchedule`
-            with ``get_config`` to save it) or anything else.
-    """
-    if isinstance(schedule, LearningRateSchedule):
-        return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
-    if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
-        return float(schedule)
-    if callable(schedule):
-        raise TypeError(
-            f"cannot serialize the function {schedule!r}: write it as a "
-            "fx.schedules.LearningRateSchedule subclass with get_config() to save it"
-        )
-    raise TypeError(f"serialize takes a LearningRateSchedule, got {type(schedule).__name__}")
-
-
-def deserialize(config, custom_objects: dict | None = None):
-    """A schedule from :func:`serialize`'s dict (a number is returned as a float).
-
-    Args:
-        config: ``{"class_name": name, "config": {...}}``.
-        custom_objects: class name -> class, for schedules written outside flexnet.
-
-    Raises:
-        ValueError: a malformed dict or an unknown class name.
-    """
-    if isinstance(config, numbers.Real) and not isinstance(config, bool):
-        return float(config)
-    if (not isinstance(config, dict) or not isinstance(config.get("class_name"), str)
-            or not isinstance(config.get("config", {}), dict)):
-        raise ValueError(
-            f"a schedule config is a dict {{'class_name': str, 'config': dict}}, got {config!r}"
-        )
-    cls = _lookup(config["class_name"], custom_objects)
-    return cls.from_config(dict(config.get("config", {})))
-
-
-def get(identifier) -> LearningRateSchedule | Callable[[int], float] | float:
-    """A schedule from an instance, a config dict or a function (returned as is).
-
-    A number is returned as a float (a constant rate). Names alone are refused:
-    every schedule needs arguments.
-
-    Raises:
-        ValueError: a name, or a malformed or unknown config.
-        TypeError: anything else.
-    """
-    if isinstance(identifier, LearningRateSchedule):
-        return identifier
-    if isinstance(identifier, (dict, numbers.Real)) and not isinstance(identifier, bool):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        known = sorted(cls.__name__ for cls in set(SCHEDULES.values()))
-        raise ValueError(
-            f"a schedule needs its arguments: pass an instance such as "
-            f"ExponentialDecay(0.1, 1000, 0.9) or a dict {{'class_name': {identifier!r}, "
-            f"'config': {{...}}}}, not the name alone; known schedules are {known}"
-        )
-    if callable(identifier) and not isinstance(identifier, type):
-        return identifier
-    raise TypeError(
-        f"a schedule must be a LearningRateSchedule, a config dict or a function f(step), "
-        f"got {identifier!r}"
-    )

@@ -1,0 +1,69 @@
+"""Row-wise activations: softmax and log-softmax along an axis (the class axis), whose
+backward passes sum over that axis.
+"""
+
+from __future__ import annotations
+
+from flexnet.activations.base import ACTIVATIONS, ActivationFunction, _axis
+
+__all__ = ["LogSoftmax", "Softmax"]
+
+
+# -- softmax ------------------------------------------------------------------------------------
+
+
+@ACTIVATIONS.register("softmax")
+class Softmax(ActivationFunction):
+    """Softmax along ``axis``: ``y_i = e^{z_i - max z} / Σ_j e^{z_j - max z}``.
+
+    Backward: ``dZ = Y ⊙ (dY - Σ_j dY_j Y_j)`` along ``axis``.
+
+    Args:
+        axis: the axis that sums to one (the class axis, last by default).
+    """
+
+    name = "softmax"
+
+    def __init__(self, axis: int = -1):
+        self.axis = _axis(axis)
+
+    def forward(self, xp, Z):
+        E = xp.exp(Z - xp.max(Z, axis=self.axis, keepdims=True))
+        return E / xp.sum(E, axis=self.axis, keepdims=True)
+
+    def backward(self, xp, Z, Y, dY):
+        return Y * (dY - xp.sum(dY * Y, axis=self.axis, keepdims=True))
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis}
+
+
+@ACTIVATIONS.register("log_softmax")
+class LogSoftmax(ActivationFunction):
+    """Log-softmax along ``axis``: ``y_i = z_i - m - log Σ_j e^{z_j - m}`` with ``m = max z``.
+
+    Backward: ``dZ = dY - softmax(Z) Σ_j dY_j`` along ``axis``, with ``softmax(Z) = e^Y``.
+
+    Args:
+        axis: the normalized axis (the class axis, last by default).
+    """
+
+    name = "log_softmax"
+
+    def __init__(self, axis: int = -1):
+        self.axis = _axis(axis)
+
+    def forward(self, xp, Z):
+        S = Z - xp.max(Z, axis=self.axis, keepdims=True)
+        return S - xp.log(xp.sum(xp.exp(S), axis=self.axis, keepdims=True))
+
+    def backward(self, xp, Z, Y, dY):
+        return dY - xp.exp(Y) * xp.sum(dY, axis=self.axis, keepdims=True)
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis}
+
+# -- instances with the default arguments ------------------------------------------------------
+
+softmax = Softmax()
+log_softmax = LogSoftmax()

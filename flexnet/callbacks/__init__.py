@@ -1,0 +1,48 @@
+"""Callbacks: code that runs at the start and end of training, epochs and batches.
+
+Epoch logs hold Python floats (read from the device once per epoch). Batch
+hooks get no values, so that training never waits for the device; read
+metrics in ``on_epoch_end``.
+
+Besides the progress display and :class:`History`, this package has Keras's
+callbacks: :class:`EarlyStopping`, :class:`ModelCheckpoint`,
+:class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`,
+:class:`TerminateOnNaN`, :class:`CSVLogger` and :class:`LambdaCallback`.
+Two differences from Keras, both on purpose: a monitored key missing from the
+epoch logs raises ``ValueError`` (Keras warns and does nothing), and
+:class:`TerminateOnNaN` acts at the end of an epoch (flexnet reads the loss
+once per epoch).
+
+``base.py`` holds the base class, the list that calls the hooks and
+:class:`LambdaCallback`; ``history.py``, ``progress.py``, ``monitor.py`` (watching
+one logged value, early stopping), ``checkpoint.py``, ``learning_rate.py`` and
+``logs.py`` (NaN, CSV) one family each.
+"""
+
+from flexnet.callbacks.base import CALLBACKS, Callback, CallbackList, LambdaCallback
+from flexnet.callbacks.base import check_verbose as check_verbose  # for Model's fit (not public)
+from flexnet.callbacks.checkpoint import ModelCheckpoint
+from flexnet.callbacks.history import History
+from flexnet.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
+from flexnet.callbacks.logs import CSVLogger, TerminateOnNaN
+from flexnet.callbacks.monitor import EarlyStopping, MonitorCallback, monitor_mode
+from flexnet.callbacks.progress import ProgressBar
+from flexnet.callbacks.progress import format_logs as format_logs  # for Model's fit (not public)
+from flexnet.callbacks.progress import progress as progress  # for Model's evaluate, predict (not public)
+
+__all__ = [
+    "CALLBACKS",
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "History",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "MonitorCallback",
+    "ProgressBar",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+    "monitor_mode",
+]
