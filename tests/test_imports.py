@@ -120,3 +120,55 @@ def test_no_module_is_longer_than_about_500_lines(name):
         assert lines > MAX_LINES, f"{name} is {lines} lines now: remove it from LONG"
         pytest.skip(f"{name}: {LONG[name]}")
     assert lines <= MAX_LINES, f"{name} is {lines} lines; split it (one family a module)"
+
+
+#: The layers of the package, bottom first: a module imports only from its own layer or
+#: those below it (lazy imports listed in LAZY excepted). docs/architecture.md draws this.
+LAYERING = [
+    ("base", ["flexnet.version", "flexnet.transfer", "flexnet.specs", "flexnet.registry", "flexnet.utils"]),
+    ("backend", ["flexnet.backend", "flexnet.random"]),
+    ("components", ["flexnet.activations", "flexnet.initializers",
+                    "flexnet.regularizers", "flexnet.constraints", "flexnet.schedules"]),
+    ("blocks", ["flexnet.layers", "flexnet.losses", "flexnet.metrics", "flexnet.optimizers",
+                "flexnet.data", "flexnet.callbacks", "flexnet.summary", "flexnet.gradcheck"]),
+    ("training", ["flexnet.training"]),
+    ("models", ["flexnet.models"]),
+    ("io", ["flexnet.io", "flexnet.saving"]),
+    ("package", ["flexnet"]),
+]
+
+
+def _layer_of(name: str) -> int:
+    best = None
+    for rank, (_, prefixes) in enumerate(LAYERING):
+        for prefix in prefixes:
+            if name == prefix or name.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (rank, len(prefix))
+    assert best is not None, f"{name} is in no layer of LAYERING: add it"
+    return best[0]
+
+
+def test_every_import_points_down_the_layers():
+    upward = []
+    for name, imports in GRAPH.items():
+        for module, inside, line in imports:
+            if inside and (name, module) in LAZY:
+                continue
+            low, high = _layer_of(name), _layer_of(module)
+            if high > low:
+                upward.append(f"{MODULES[name].relative_to(ROOT.parent)}:{line} ({LAYERING[low][0]}) "
+                              f"imports {module} ({LAYERING[high][0]})")
+    assert not upward, "imports pointing up the layers:\n" + "\n".join(sorted(upward))
+
+
+def _classes():
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                yield f"{name}.{node.name}", node.end_lineno - node.lineno + 1
+
+
+def test_no_class_is_longer_than_about_300_lines():
+    long = sorted(f"{name}: {lines} lines" for name, lines in _classes() if lines > 310)
+    assert not long, "split these classes by concern:\n" + "\n".join(long)

@@ -20,8 +20,9 @@ from flexnet.layers.node import Node, SymbolicTensor
 from flexnet.models.config import build_layer, check_layer_spec, check_model_config
 from flexnet.models.graph import Graph, Step
 from flexnet.models.model import Model
+from flexnet.models.nesting import setup_nested
 
-__all__ = ["Functional", "call_model"]
+__all__ = ["Functional"]
 
 
 def _as_list(value, what: str) -> tuple[list, str]:
@@ -63,6 +64,8 @@ class Functional(Model):
         output = fx.layers.Dense(1)(concat)
         model = fx.models.Model(inputs=[input_], outputs=[output])
     """
+
+    _follows_outer_backend = True
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, *, dtype=None,
                  backend=None, device=None):
@@ -168,7 +171,7 @@ class Functional(Model):
                         f"model {op.name!r} is called {counts[id(op)]} times in model {self.name!r}; "
                         "share its layers instead (call each layer on both tensors)"
                     )
-                out_shape = op._setup_as_layer(in_shape, self)
+                out_shape = setup_nested(op, in_shape, self)
             if tuple(out_shape) != tuple(node.output.shape):
                 raise ValueError(f"layer {op.name!r} built an output of shape {out_shape}, but its "
                                  f"call promised {node.output.shape}")
@@ -282,35 +285,3 @@ class Functional(Model):
 
         return cls(inputs=pick(config["input_layers"]), outputs=pick(config["output_layers"]),
                    name=config.get("name"), backend=backend, device=device, dtype=dtype)
-
-    def _setup_as_layer(self, input_shape, outer) -> tuple:
-        if self.backend != outer.backend and self.dtype == outer.dtype:
-            self.to(outer.backend.name, outer.backend.device)
-        return super()._setup_as_layer(input_shape, outer)
-
-
-def call_model(model: Model, inputs):
-    """Record ``model`` called on symbolic ``inputs`` as one node (a model used as a layer)."""
-    if len(model.output_names) != 1:
-        raise ValueError(f"model {model.name!r} has {len(model.output_names)} outputs; a model used "
-                         "as a layer must have one output")
-    takes_list = isinstance(inputs, (list, tuple))
-    tensors = list(inputs) if takes_list else [inputs]
-    if len(tensors) != len(model.input_names):
-        raise ValueError(f"model {model.name!r} takes {len(model.input_names)} inputs, got "
-                         f"{len(tensors)}")
-    if model.built:
-        for t, shape in zip(tensors, model.input_shapes):
-            if tuple(t.shape) != tuple(shape):
-                raise ValueError(f"model {model.name!r} takes inputs of shape {shape}, got {t.shape}")
-        out_shape = model.output_shapes[0]
-    else:  # an unbuilt Sequential: follow the shapes through its layers
-        out_shape = tensors[0].shape
-        for layer in model.layers:
-            if not isinstance(layer, Layer):
-                raise ValueError(f"build model {model.name!r} before calling it on a tensor")
-            layer.check_input_shape(out_shape)
-            out_shape = layer.compute_output_shape(out_shape)
-    node = Node(model, tensors, out_shape, takes_list)
-    model._nodes.append(node)
-    return node.output

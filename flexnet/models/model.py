@@ -21,6 +21,7 @@ from flexnet.backend import Backend, check_float_dtype, floatx
 from flexnet.layers import Layer
 from flexnet.layers.base import LAYERS
 from flexnet.layers.node import is_symbolic
+from flexnet.models.nesting import call_model
 from flexnet.summary import summarize
 from flexnet.training import Trainer
 
@@ -310,8 +311,6 @@ class Model(ABC):
         """On symbolic tensors, use the model as a layer of a functional model; on arrays,
         its outputs for one batch (no batching)."""
         if is_symbolic(x):
-            from flexnet.models.functional import call_model
-
             return call_model(self, x)
         return self._trainer(x, training)
 
@@ -343,26 +342,9 @@ class Model(ABC):
     def activity_regularizer(self):
         return None
 
-    def _setup_as_layer(self, input_shape, outer) -> tuple:
-        """Bind to the outer model's backend, build for ``input_shape``, return the output shape."""
-        if self.backend is None:
-            self._backend_request = outer._backend_request
-            self._dtype_request = outer.dtype
-        self._bind()
-        if self.backend != outer.backend or self.dtype != outer.dtype:
-            raise ValueError(
-                f"model {self.name!r} lives on {self.backend.name} ({self.dtype}) but is used inside "
-                f"model {outer.name!r} on {outer.backend.name} ({outer.dtype}); move one with .to()"
-            )
-        if not self.built:
-            self._lazy_build_shape(input_shape)
-        expected = self.input_shapes if isinstance(input_shape, list) else self.input_shapes[0]
-        if (list(map(tuple, input_shape)) if isinstance(input_shape, list) else tuple(input_shape)) != (
-            list(map(tuple, expected)) if isinstance(expected, list) else tuple(expected)
-        ):
-            raise ValueError(f"model {self.name!r} takes inputs of shape {expected}, got {input_shape}")
-        shapes = self.output_shapes
-        return shapes[0] if len(shapes) == 1 else shapes
+    #: When used inside a model on another backend (same dtype), move there instead of
+    #: refusing (a functional model binds to the default backend when it is defined).
+    _follows_outer_backend = False
 
     def _lazy_build_shape(self, input_shape) -> None:
         self._require_built("using the model as a layer")

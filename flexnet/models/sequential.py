@@ -9,6 +9,7 @@ from flexnet.layers.node import SymbolicTensor
 from flexnet.models.config import build_layer, check_layer_spec, check_model_config
 from flexnet.models.graph import Graph
 from flexnet.models.model import Model
+from flexnet.models.nesting import setup_nested
 
 __all__ = ["Sequential"]
 
@@ -179,7 +180,7 @@ class Sequential(Model):
 def _setup(layer, input_shape, model) -> tuple:
     """Build ``layer`` (or a nested model) for ``input_shape`` on ``model``'s backend."""
     if not isinstance(layer, Layer):
-        return layer._setup_as_layer(input_shape, model)
+        return setup_nested(layer, input_shape, model)
     shape = layer.setup(input_shape, model.backend, model.dtype, model.rng)
     layer.output_shape = shape
     return shape
