@@ -22,7 +22,7 @@ from flexnet.optimizers.flat import (
     tree_map,
 )
 from flexnet.registry import Kind, get_registered_name
-from flexnet.transfer import to_device_like, to_numpy
+from flexnet.transfer import to_device_like, to_numpy, writable
 
 __all__ = ["OPTIMIZERS", "Optimizer"]
 
@@ -214,33 +214,34 @@ class Optimizer(ABC):
         self._learning_rate = value if callable(value) else _check_rate(value, "learning_rate")
 
     # -- one step -------------------------------------------------------------
-    def apply(self, params: list, grads: list) -> None:
-        """One step: update every parameter in place from its gradient.
+    def apply(self, params: list, grads: list) -> list:
+        """One step: update every parameter from its gradient.
 
         ``params`` and ``grads`` are lists in the same order at every call; the
         state is created on the first call. The gradients are never written to.
 
+        Returns:
+            the parameters after the step: the same arrays, updated in place, on
+            backends whose arrays can change; new arrays on JAX, whose arrays never
+            change (there, keep the returned list, or let the model keep its weights
+            with ``model.apply_gradients(grads)``).
+
         Raises:
             ValueError: the lists differ from the ones the state was made for.
-            TypeError: the parameters cannot change in place (JAX arrays: train with
-                ``fit``/``train_on_batch``, which return new arrays to the model).
         """
         self._check(params, grads)
-        if not _writable(params[0]):
-            raise TypeError(
-                f"{type(params[0]).__module__} arrays cannot change in place, so "
-                f"{type(self).__name__}.apply cannot update them; fit and train_on_batch "
-                "update such a model (they keep its new weights)"
-            )
         layout = self._layout
         P = self.step(layout.flatten(params), layout.flatten(grads))
+        if not writable(params[0]):
+            return layout.split(P)
         for param, new in zip(params, layout.split(P)):
             param[...] = new
+        return list(params)
 
-    def apply_gradients(self, grads_and_vars) -> None:
+    def apply_gradients(self, grads_and_vars) -> list:
         """Keras spelling of :meth:`apply`: ``apply_gradients(zip(grads, weights))``."""
         pairs = list(grads_and_vars)
-        self.apply([v for _, v in pairs], [g for g, _ in pairs])
+        return self.apply([v for _, v in pairs], [g for g, _ in pairs])
 
     def build(self, params: list) -> None:
         """Make the state for ``params`` (called by the first step; again only after
@@ -427,11 +428,6 @@ def _check_params(opt: Optimizer, params: list, grads: list) -> None:
             f"{layout.shapes[i]} at position {i} but was given one of shape "
             f"{tuple(params[i].shape)}; use one optimizer per model"
         )
-
-
-def _writable(a) -> bool:
-    """Whether arrays like ``a`` can be written in place (JAX's cannot)."""
-    return not array_api_compat.is_jax_array(a)
 
 
 #: Name -> optimizer class (Keras's names).
