@@ -15,6 +15,7 @@ from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.runner import runner_for
 from flexnet.training.step import TrainStep
 
 __all__ = ["Trainer"]
@@ -36,9 +37,11 @@ class Trainer:
         self.adapter = DataAdapter(model)
         self.spec: CompileSpec | None = None
         self._parts = None  # (CompiledLoss, CompiledMetrics, TrainStep), made when first needed
+        self._runner = None  # runs the steps: generic, or the backend's compiled runner
 
     # -- compile --------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                jit_compile="auto") -> None:
         """Choose the optimizer, loss and metrics for training.
 
         Args:
@@ -52,8 +55,11 @@ class Trainer:
                 output and a dict keys lists by output name.
             loss_weights: for several outputs, a list or dict of factors: the total
                 loss is ``Σ_k w_k L_k``.
+            jit_compile: ``"auto"`` (default) runs the backend's compiled training step
+                where it has one (``jax.jit`` on the jax backend); ``False`` always runs
+                the generic step, the reference the compiled ones are tested against.
         """
-        spec = CompileSpec(optimizer, loss, metrics, loss_weights)
+        spec = CompileSpec(optimizer, loss, metrics, loss_weights, jit_compile)
         model = self.model
         self.spec, self._parts = spec, None
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
@@ -63,7 +69,7 @@ class Trainer:
 
     def reset(self) -> None:
         """Forget the compiled parts (the model's layers changed); made again when needed."""
-        self._parts = None
+        self._parts = self._runner = None
 
     def setup(self):
         """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model."""
@@ -73,6 +79,7 @@ class Trainer:
             metrics = CompiledMetrics(self.spec, loss, model)
             self._parts = (loss, metrics, TrainStep(model, loss, metrics, self.spec.optimizer))
             model.metrics = metrics.metrics
+            self._runner = runner_for(self.spec, model, *self._parts)
         return self._parts
 
     def _heads(self):
@@ -144,15 +151,10 @@ class Trainer:
 
     # -- loops -------------------------------------------------------------------------------
     def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
-        loss, metrics, step = self.setup()
+        loss, metrics, _ = self.setup()
         order = self.model.rng.permutation(train.n) if shuffle else None
         metrics.reset()
-        totals = None
-        for index, (Xs, Ys, W) in enumerate(train.batches(batch_size, order)):
-            cbs.on_train_batch_begin(index)
-            L, Ls = step(Xs, Ys, W)
-            totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
-            cbs.on_train_batch_end(index)
+        totals = self._runner.run_epoch(train, batch_size, order, cbs)
         logs = {**loss.logs(totals, train.n), **metrics.logs()}
         optimizer = self.spec.optimizer
         if callable(optimizer._learning_rate):  # a schedule: show the rate it reached
@@ -164,9 +166,10 @@ class Trainer:
         metrics.reset()
         totals = None
         steps = batches.num_batches(batch_size)
+        test = self._runner.test
         for Xs, Ys, W in callbacks_module.progress(batches.batches(batch_size), steps, "evaluate",
                                                    verbose):
-            L, Ls = step.test(Xs, Ys, W)
+            L, Ls = test(Xs, Ys, W)
             totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
         return {**loss.logs(totals, batches.n, prefix), **metrics.logs(prefix)}
 
@@ -287,16 +290,26 @@ class Trainer:
         batch_size = _batch_size(batch_size)
         callbacks_module.check_verbose(verbose)
         inputs = self.adapter.prediction(x)
-        graph = self.model.graph
+        forward = self._forward()
         steps = inputs.num_batches(batch_size)
-        outputs = [graph.forward(Xs, False) for Xs, _, _ in
+        outputs = [forward(Xs) for Xs, _, _ in
                    callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
         return self.join(outputs, inputs.was_host)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
         inputs = self.adapter.prediction(x)
-        return self.join([self.model.graph.forward(inputs.Xs, training)], inputs.was_host)
+        if training:
+            return self.join([self.model.graph.forward(inputs.Xs, True)], inputs.was_host)
+        return self.join([self._forward()(inputs.Xs)], inputs.was_host)
+
+    def _forward(self):
+        """The inference forward pass (compiled where the model's runner is)."""
+        if self.spec is not None and self.model.built:
+            self.setup()
+            return self._runner.forward
+        graph = self.model.graph
+        return lambda Xs: graph.forward(Xs, False)
 
     def join(self, outputs: list, was_host: bool):
         """Join per-batch outputs; NumPy if the inputs were; one array per output."""
