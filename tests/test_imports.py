@@ -27,6 +27,9 @@ LAZY = {
         "Model.save, save_weights and load_weights: the model files sit above the models",
     ("flexnet.models", "flexnet.io.model_files"):
         "fx.models.load_model and save_model: the model files sit above the models",
+    ("flexnet.utils", "flexnet.data"):
+        "fx.utils.to_categorical (Keras's name) is flexnet.data's, and data draws its seeds "
+        "from utils",
 }
 
 #: module -> why it may be longer than MAX_LINES.
