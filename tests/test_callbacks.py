@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 
 import numpy as np
@@ -31,6 +33,104 @@ def test_verbose_progress_and_silence(capsys):
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert "Epoch 2/2" in text and "loss:" in text
+
+
+class _Terminal(io.StringIO):
+    """A stand-in terminal: it says it is one, and ``$COLUMNS`` gives its width."""
+
+    def isatty(self):
+        return True
+
+
+def _screen(text: str) -> list[str]:
+    """The lines a terminal shows for ``text``: ``\r`` goes back to the start of the line
+    (what follows overwrites it), ``\n`` starts a new line."""
+    lines = []
+    for raw in text.split("\n"):
+        line = ""
+        for part in raw.split("\r"):
+            line = part + line[len(part):]
+        lines.append(line)
+    return lines
+
+
+def _metrics_model():
+    model = fx.Sequential([Dense(4, input_dim=3, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=["accuracy", "precision", "recall", "auc"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    return model, x, (x[:, 0] > 0).astype(int)
+
+
+@pytest.mark.parametrize("verbose", [1, "auto"])
+def test_progress_bar_shows_every_value_at_80_columns(monkeypatch, verbose):
+    """tqdm's postfix is cut at the terminal's edge (``... - accurac``); the values follow the bar
+    instead, broken between items into lines of at most 80 characters, as Keras shows them all."""
+    pytest.importorskip("tqdm")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    model, x, y = _metrics_model()
+    history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=verbose)
+    lines = _screen(terminal.getvalue())
+    assert max(len(line) for line in lines) <= 80, lines
+    shown = "\n".join(lines)
+    assert len(history.history) == 10 and "Epoch 2/2: 100%" in shown
+    for key, values in history.history.items():
+        for value in values:
+            assert f"{key}: {value:.4f}" in shown, (key, shown)
+
+
+def test_progress_bar_in_a_pseudo_terminal_of_80_columns(monkeypatch):
+    """The same in a pseudo-terminal, whose width tqdm and flexnet read as in a real one."""
+    pytest.importorskip("tqdm")
+    pty, fcntl, termios = (pytest.importorskip(name) for name in ("pty", "fcntl", "termios"))
+    import struct
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    chunks: list[bytes] = []
+
+    def read():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the other end is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    stream = open(slave, "w", encoding="utf-8")  # noqa: SIM115 - closed below, ending the reader
+    try:
+        monkeypatch.setattr(sys, "stdout", stream)
+        model, x, y = _metrics_model()
+        history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=1)
+        stream.flush()
+    finally:
+        stream.close()
+        reader.join(timeout=10)
+        os.close(master)
+    lines = _screen(b"".join(chunks).decode("utf-8").replace("\r\n", "\n"))
+    assert max(len(line) for line in lines) <= 80, lines
+    shown = "\n".join(lines)
+    for key, values in history.history.items():
+        for value in values:
+            assert f"{key}: {value:.4f}" in shown, (key, shown)
+
+
+def test_progress_bar_into_a_file_writes_the_values_on_one_line(capsys):
+    pytest.importorskip("tqdm")
+    model, x, y = _metrics_model()
+    history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y))  # verbose="auto"
+    captured = capsys.readouterr()
+    values = [line for line in (captured.out + captured.err).splitlines() if "val_auc" in line]
+    assert values == ["  " + fx.callbacks.format_logs({k: v[0] for k, v in history.history.items()})]
 
 
 def test_callbacks_see_epoch_logs_and_can_stop():
@@ -95,7 +195,7 @@ def test_evaluate_and_predict_progress(capsys):
     model.predict(x, batch_size=1, verbose=1)
     captured = capsys.readouterr()
     assert "predict" in captured.out + captured.err and "4/4" in captured.out + captured.err
-    with pytest.raises(ValueError, match="verbose must be 0, 1 or 2, got 3"):
+    with pytest.raises(ValueError, match="verbose must be 'auto', 0, 1 or 2, got 3"):
         model.predict(x, verbose=3)
 
 
@@ -189,7 +289,7 @@ def test_monitor_mode_auto_rule(monitor, mode, expected):
     (lambda: EarlyStopping(patience=1.5), "patience must be an int >= 0, got 1.5"),
     (lambda: EarlyStopping(min_delta=-0.1), "min_delta must be >= 0.0, got -0.1"),
     (lambda: EarlyStopping(baseline="low"), "baseline must be a number, got 'low'"),
-    (lambda: EarlyStopping(verbose=5), "verbose must be 0, 1 or 2, got 5"),
+    (lambda: EarlyStopping(verbose=5), "verbose must be 'auto', 0, 1 or 2, got 5"),
     (lambda: ReduceLROnPlateau(factor=1.0), r"factor must be between 0 and 1 \(exclusive\), got 1.0"),
     (lambda: ReduceLROnPlateau(factor=0), "factor must be between 0 and 1"),
     (lambda: ReduceLROnPlateau(cooldown=-2), "cooldown must be an int >= 0"),

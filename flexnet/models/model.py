@@ -21,7 +21,7 @@ from flexnet.backend import Backend, check_float_dtype, floatx
 from flexnet.layers import Layer
 from flexnet.layers.base import LAYERS
 from flexnet.layers.node import is_symbolic
-from flexnet.models.nesting import call_model
+from flexnet.models.nesting import LayerLike, call_model
 from flexnet.summary import summarize
 from flexnet.training import Trainer
 
@@ -40,7 +40,7 @@ def _delegate(name: str):
     return call
 
 
-class Model(ABC):
+class Model(LayerLike, ABC):
     """Base class of models.
 
     ``fx.models.Model(inputs=..., outputs=...)`` builds a functional model (see
@@ -73,6 +73,7 @@ class Model(ABC):
         self.built = False
         self.graph = None  # the layers' Graph, once built
         self.input_shape = self.output_shape = None
+        self.inputs = self.outputs = None  # the symbolic tensors, once built
         self.optimizer = self.loss = self.loss_weights = self._metric_spec = None
         self.metrics: list = []
         self.compiled = False
@@ -169,13 +170,20 @@ class Model(ABC):
                 "or fit/predict on data first"
             )
 
+    def _structure(self) -> tuple:
+        """The identity of every layer, nested models' layers included: equal while
+        ``layers`` holds the same objects (``add``, ``pop`` and nested changes alter it)."""
+        return tuple(id(layer) if isinstance(layer, Layer) else (id(layer), layer._structure())
+                     for layer in self.layers)
+
     def _flat_layers(self) -> list[Layer]:
         """Every layer that owns weights, nested models expanded, each layer once.
 
-        Cached; a Sequential's ``add`` changes ``len(layers)``, which renews the cache.
+        Cached until the layers change (see :meth:`_structure`).
         """
+        key = self._structure()
         cached = self.__dict__.get("_flat_cache")
-        if cached is not None and cached[0] == len(self.layers):
+        if cached is not None and cached[0] == key:
             return cached[1]
         out, seen = [], set()
         for layer in self.layers:
@@ -183,7 +191,7 @@ class Model(ABC):
                 if id(item) not in seen:
                     seen.add(id(item))
                     out.append(item)
-        self._flat_cache = (len(self.layers), out)
+        self._flat_cache = (key, out)
         return out
 
     def _nested_models(self) -> list:
@@ -270,7 +278,19 @@ class Model(ABC):
     evaluate = _delegate("evaluate")
     predict = _delegate("predict")
     train_on_batch = _delegate("train_on_batch")
+    test_on_batch = _delegate("test_on_batch")
     compute_gradients = _delegate("compute_gradients")
+
+    def predict_on_batch(self, x):
+        """The outputs for ``x`` as one batch, in inference mode (no batching; NumPy in,
+        NumPy out), as ``model(x)``."""
+        return self._trainer(x)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return self._trainer.metrics_names
+
+    metrics_names.__doc__ = Trainer.metrics_names.__doc__
 
     # ------------------------------------------------------------------
     # Computing on arrays already on the backend.
@@ -327,27 +347,6 @@ class Model(ABC):
 
         return Functional.from_config(config, custom_objects, backend=backend, device=device,
                                       dtype=dtype)
-
-    # ------------------------------------------------------------------
-    # A model used as a layer of another model.
-    @property
-    def default_name(self) -> str:
-        return self.name
-
-    @property
-    def trainable(self) -> bool:
-        return True
-
-    @property
-    def activity_regularizer(self):
-        return None
-
-    #: When used inside a model on another backend (same dtype), move there instead of
-    #: refusing (a functional model binds to the default backend when it is defined).
-    _follows_outer_backend = False
-
-    def _lazy_build_shape(self, input_shape) -> None:
-        self._require_built("using the model as a layer")
 
 
 LAYERS.add_base(Model)
