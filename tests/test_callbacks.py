@@ -274,6 +274,15 @@ def _regression(n=8, seed=0):
     ("accuracy", "auto", "max"), ("val_binary_accuracy", "auto", "max"), ("val_auc", "auto", "max"),
     ("precision", "auto", "max"), ("val_recall", "auto", "max"),
     ("val_accuracy", "min", "min"), ("loss", "max", "max"),
+    # Keras 3's metrics with _direction "up" are maximised, the others minimised
+    ("acc", "auto", "max"), ("val_acc", "auto", "max"), ("val_categorical_accuracy", "auto", "max"),
+    ("top_k_categorical_accuracy", "auto", "max"), ("sparse_top_k_categorical_accuracy", "auto", "max"),
+    ("f1_score", "auto", "max"), ("val_fbeta_score", "auto", "max"), ("r2_score", "auto", "max"),
+    ("auc_1", "auto", "max"), ("precision_at_recall", "auto", "max"), ("mean_iou", "auto", "max"),
+    ("cosine_similarity", "auto", "max"), ("dense_1_accuracy", "auto", "max"),
+    ("val_mse", "auto", "min"), ("root_mean_squared_error", "auto", "min"), ("dense_1_loss", "auto", "min"),
+    ("binary_crossentropy", "auto", "min"), ("categorical_hinge", "auto", "min"),
+    ("false_positives", "auto", "min"), ("layer2_mse", "auto", "min"), ("val_accuracy_loss", "auto", "min"),
 ])
 def test_monitor_mode_auto_rule(monitor, mode, expected):
     assert monitor_mode(monitor, mode) == expected
@@ -389,13 +398,34 @@ def test_early_stopping_is_reset_by_each_fit():
     assert ran == 3 and stop.stopped_epoch == 0 and stop.best == 0.8
 
 
-@pytest.mark.parametrize("callback", [
-    EarlyStopping(), ReduceLROnPlateau(), ModelCheckpoint("w", save_best_only=True, save_weights_only=True),
+def test_a_metric_direction_decides_auto_mode():
+    class Closeness(fx.metrics.Metric):  # better when higher, which its name does not say
+        name, direction = "closeness", "up"
+
+        def values(self, xp, y, P):
+            return -xp.abs(y - P)[:, 0]
+
+    class FakeCompiled(FakeModel):
+        metrics = [Closeness()]
+
+    stop = EarlyStopping("val_closeness", patience=0)
+    assert stop.direction == "min"  # no model yet: by the name
+    _, ran, _ = _drive(stop, [0.1, 0.2, 0.3, 0.2], key="val_closeness", model=FakeCompiled())
+    assert stop.direction == "max" and ran == 4 and stop.best == 0.3
+
+
+@pytest.mark.parametrize(("callback", "skipped"), [
+    (EarlyStopping(), "early stopping skips this epoch"),
+    (ReduceLROnPlateau(patience=0), "the learning rate is kept at this epoch"),
+    (ModelCheckpoint("w", save_best_only=True, save_weights_only=True),
+     "the model is saved anyway, as Keras does"),
 ], ids=lambda cb: type(cb).__name__)
-def test_a_monitored_key_missing_from_the_logs_raises(callback):
-    with pytest.raises(ValueError, match=r"monitors 'val_loss', which is not in the epoch logs \(val_ "
-                                         r"keys need validation_data.*available keys: \['loss'\]"):
-        _drive(callback, [1.0], key="loss")
+def test_a_monitored_key_missing_from_the_logs_warns_and_skips_as_keras(callback, skipped):
+    with pytest.warns(UserWarning, match=r"monitors 'val_loss', which is not in the epoch logs \(val_ keys "
+                                         rf"need validation_data.*available keys: \[.*'loss'\]; {skipped}"):
+        model, ran, logs = _drive(callback, [1.0, 2.0, 3.0], key="loss")
+    assert ran == 3 and not model.stop_training and model.optimizer.learning_rate == 0.1
+    assert model.saved == ([("w", 0), ("w", 1), ("w", 2)] if isinstance(callback, ModelCheckpoint) else [])
 
 
 def test_early_stopping_on_a_real_model_restores_the_best_epoch(case, capsys):
@@ -416,12 +446,17 @@ def test_early_stopping_on_a_real_model_restores_the_best_epoch(case, capsys):
     ]
 
 
-def test_monitoring_a_missing_key_fails_in_a_real_fit():
+def test_early_stopping_without_validation_data_warns_and_trains_on():
+    """Course snippets pass EarlyStopping() (monitor="val_loss") to fit without validation data:
+    Keras warns and trains every epoch."""
     x, y = _xor()
     model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
     model.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    with pytest.raises(ValueError, match=r"available keys: \['accuracy', 'loss'\]"):
-        model.fit(x, y, epochs=3, verbose=0, callbacks=[EarlyStopping("val_accuracy")])
+    with pytest.warns(UserWarning, match=r"EarlyStopping monitors 'val_accuracy', .*available keys: "
+                                         r"\['accuracy', 'loss'\]") as caught:
+        history = model.fit(x, y, epochs=3, verbose=0, callbacks=[EarlyStopping("val_accuracy")])
+    assert history.epoch == [0, 1, 2]
+    assert len(caught) == 3  # one per epoch (Python's default filter then shows it once)
 
 
 # -- ModelCheckpoint ----------------------------------------------------
