@@ -1,15 +1,13 @@
-"""Core layers: Dense, Activation, Dropout, Flatten."""
+"""Core layers: Dense, Activation, Dropout."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from flexnet import activations, constraints, initializers, regularizers
 from flexnet.layers.base import LAYERS, Layer
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten"]
+__all__ = ["Activation", "Dense", "Dropout"]
 
 
 @LAYERS.register()
@@ -215,25 +213,3 @@ class Dropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
-
-
-@LAYERS.register()
-class Flatten(Layer):
-    """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``.
-
-    Args:
-        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
-    """
-
-    def __init__(self, name=None, input_shape=None, **kwargs):
-        super().__init__(name=name, input_shape=input_shape, **kwargs)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], math.prod(input_shape[1:]))
-
-    def forward(self, X, training=False):
-        self.cache.X_shape = X.shape
-        return self.xp.reshape(X, (X.shape[0], math.prod(X.shape[1:])))
-
-    def backward(self, dY):
-        return self.xp.reshape(dY, self.cache.X_shape)
