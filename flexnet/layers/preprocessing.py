@@ -147,7 +147,7 @@ class Normalization(Layer):
                 raise ValueError(f"Normalization {self.name or self.default_name!r}: mean and variance of "
                                  f"shape {stat.shape} do not broadcast onto the kept axes of inputs "
                                  f"{self._broadcast}") from None
-        self._given = tuple(self.backend.from_numpy(np.ascontiguousarray(a), self.dtype) for a in shapes)
+        self._given = tuple(self.backend.from_numpy(np.array(a, copy=True), self.dtype) for a in shapes)
 
     def _store(self, mean, variance) -> None:
         self.buffers["mean"] = self.backend.from_numpy(mean, self.dtype)
