@@ -208,7 +208,7 @@ def test_maximum_sends_the_gradient_to_the_winner_once():
 def test_summary_has_connected_to():
     model = _wide_and_deep(fx.Backend.resolve("numpy") and _NumpyCase())
     lines = []
-    model.summary(print_fn=lines.append)
+    model.summary(print_fn=lines.append, line_length=140)
     text = "\n".join(lines)
     assert "Connected to" in text
     assert "concatenate (Concatenate)" in text and "input_layer[0][0]" in text and "dense_1[0][0]" in text

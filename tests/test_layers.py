@@ -102,8 +102,8 @@ def test_dense_on_3d_inputs_works_on_the_last_axis(case):
     layer = model.layers[0]
     assert tuple(layer.params["kernel"].shape) == (4, 3) and model.output_shape == (None, 5, 3)
     lines = []
-    model.summary(print_fn=lines.append)
-    assert "(None, 5, 3)" in lines[0] and " 15 " in lines[0]
+    model.summary(print_fn=lines.append, line_length=88)
+    assert "│ (None, 5, 3) " in lines[0] and " 15 │" in lines[0]
     X = _rng(7).standard_normal((2, 5, 4))
     W, b = model.get_weights()
     case.assert_close(model.predict(X), np.tanh(X @ W + b))

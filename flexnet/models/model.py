@@ -22,7 +22,7 @@ from flexnet.layers import Layer
 from flexnet.layers.base import LAYERS
 from flexnet.layers.node import is_symbolic
 from flexnet.models.nesting import LayerLike, call_model
-from flexnet.summary import summarize
+from flexnet.summary import print_summary
 from flexnet.training import Trainer
 
 __all__ = ["Model"]
@@ -266,10 +266,12 @@ class Model(LayerLike, ABC):
 
         model_files.save_model(self, filepath)
 
-    def summary(self, print_fn=None) -> None:
-        """Print Keras's table of layers, output shapes and parameter counts."""
+    def summary(self, line_length: int | None = None, positions=None, print_fn=None,
+                expand_nested: bool = False, show_trainable: bool = False) -> None:
         self._require_built("summary()")
-        (print_fn or print)(summarize(self))
+        print_summary(self, line_length, positions, print_fn, expand_nested, show_trainable)
+
+    summary.__doc__ = print_summary.__doc__
 
     # ------------------------------------------------------------------
     # Training, evaluation and prediction: the trainer's, under Keras's names.
