@@ -165,7 +165,11 @@ def _strict_device(xp, device):
         return xp.__array_namespace_info__().default_device()
     if isinstance(device, xp.Device):
         return device
-    return xp.Device(device)
+    try:
+        return xp.Device(device)
+    except ValueError:
+        devices = [str(d) for d in xp.__array_namespace_info__().devices()]
+        raise ValueError(f"array_api_strict has no device {device!r}; its devices are {devices}") from None
 
 
 def _any_device(xp, device):

@@ -36,7 +36,8 @@ def test_strict_devices():
     assert "device1" in str(b.device)
     assert b.supports("float32")
     assert not Backend.resolve("array_api_strict", "no_float64").supports("float64")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"array_api_strict has no device 'device9'; its devices are "
+                                         r"\[.*'CPU_DEVICE'.*'device1'.*\]"):
         Backend.resolve("array_api_strict", "device9")
 
 

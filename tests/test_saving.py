@@ -725,7 +725,7 @@ def test_an_empty_file_is_a_clear_error(tmp_path):
 
 
 def test_a_missing_file_is_an_os_error(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: '.*nothing'"):
         fx.models.load_model(tmp_path / "nothing")
 
 
