@@ -481,10 +481,13 @@ def test_checkpoint_initial_value_threshold_and_max_mode():
     assert [epoch for _, epoch in model.saved] == [1, 3]
 
 
-def test_checkpoint_formats_the_path_from_epoch_and_logs():
-    checkpoint = ModelCheckpoint("run/{epoch:02d}-{val_loss:.2f}.weights", save_weights_only=True)
+def test_checkpoint_formats_the_path_from_epoch_and_logs(tmp_path):
+    checkpoint = ModelCheckpoint(tmp_path / "run" / "{epoch:02d}-{val_loss:.2f}.weights",
+                                 save_weights_only=True)
     model, _, _ = _drive(checkpoint, [1.0, 0.456])
-    assert model.saved == [("run/01-1.00.weights", 0), ("run/02-0.46.weights", 1)]
+    run = tmp_path / "run"
+    assert model.saved == [(str(run / "01-1.00.weights"), 0), (str(run / "02-0.46.weights"), 1)]
+    assert run.is_dir()  # the missing folder was made
     with pytest.raises(ValueError, match=r"names \{val_acc\}, which is not available here; it can use "
                                          r"\['epoch', 'val_loss'\]"):
         _drive(ModelCheckpoint("{val_acc}.w", save_weights_only=True), [1.0])
