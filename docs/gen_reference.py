@@ -43,7 +43,7 @@ SECTIONS = [
     ("Metrics", "flexnet.metrics", "fx.metrics", "METRICS"),
     ("Callbacks", "flexnet.callbacks", "fx.callbacks", None),
     ("Data", "flexnet.data", "fx.data", None),
-    ("Randomness and seeds", "flexnet.utils", "fx.utils", None),
+    ("Utilities: seeds, one-hot labels", "flexnet.utils", "fx.utils", None),
     ("Random generators", "flexnet.random", "fx.random", None),
     ("Gradient checking", "flexnet.gradcheck", "fx.gradcheck", None),
     ("Saving", "flexnet.saving", "fx.saving", None),

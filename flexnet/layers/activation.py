@@ -29,7 +29,7 @@ def _non_negative(value, what: str, layer: str, allow_none: bool = False) -> flo
 class ReLU(Layer):
     """Rectified linear unit with Keras's options (``keras.layers.ReLU``)::
 
-        f(x) = min(x, max_value)             for x > threshold
+        f(x) = min(x, max_value)                  for x > threshold
         f(x) = negative_slope · (x - threshold)   otherwise
 
     With the defaults, ``max(x, 0)``; ``max_value=6`` is ReLU6, ``negative_slope`` a leaky
