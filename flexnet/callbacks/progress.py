@@ -27,7 +27,7 @@ def wrap_logs(logs: dict, width: int | None, indent: str = "  ") -> str:
     None. An item longer than a line gets a line of its own, which the terminal wraps.
 
     Example:
-        >>> print(wrap_logs({"loss": 0.25, "accuracy": 0.9, "val_loss": 0.5}, width=32))
+        >>> print(wrap_logs({"loss": 0.25, "accuracy": 0.9, "val_loss": 0.5}, width=40))
           loss: 0.2500 - accuracy: 0.9000
           val_loss: 0.5000
     """
