@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 
 from flexnet import activations, constraints, initializers, regularizers
-from flexnet.layers.base import LAYERS, Layer
+from flexnet.layers.base import LAYERS, Layer, normalize_axes
 from flexnet.layers.core import Activation
 
 __all__ = ["LeakyReLU", "PReLU", "ReLU", "Softmax"]
@@ -84,8 +84,18 @@ class ReLU(Layer):
                 "negative_slope": self.negative_slope, "threshold": self.threshold}
 
 
+class _ActivationWithArguments(Activation):
+    """An :class:`Activation` layer fixed to one activation, whose arguments are the layer's
+    own (Keras's ``LeakyReLU(negative_slope)`` and ``Softmax(axis)`` layers)."""
+
+    def get_config(self):
+        config = super().get_config()
+        del config["activation"]
+        return {**config, **self.activation.get_config()}
+
+
 @LAYERS.register()
-class LeakyReLU(Activation):
+class LeakyReLU(_ActivationWithArguments):
     """Leaky ReLU (``keras.layers.LeakyReLU``): ``f(x) = x`` for ``x > 0``, else
     ``negative_slope · x``; ``f'(x) = 1`` or ``negative_slope`` (at 0, the slope, as PyTorch).
 
@@ -106,14 +116,9 @@ class LeakyReLU(Activation):
         super().__init__(activations.LeakyReLU(slope), **kwargs)
         self.negative_slope = slope
 
-    def get_config(self):
-        config = super().get_config()
-        del config["activation"]
-        return {**config, "negative_slope": self.negative_slope}
-
 
 @LAYERS.register()
-class Softmax(Activation):
+class Softmax(_ActivationWithArguments):
     """Softmax along ``axis`` (``keras.layers.Softmax``): ``y_i = e^{x_i} / Σ_j e^{x_j}``, computed
     with the maximum subtracted; backward ``dX = Y ⊙ (dY − Σ_j dY_j Y_j)`` along ``axis``.
 
@@ -137,24 +142,6 @@ class Softmax(Activation):
         if not -rank <= self.axis < rank:
             raise ValueError(f"Softmax {self.name or self.default_name!r}: axis {self.axis} is out of "
                              f"range for inputs of shape {tuple(input_shape)}")
-
-    def get_config(self):
-        config = super().get_config()
-        del config["activation"]
-        return {**config, "axis": self.axis}
-
-
-def _shared_axes(shared_axes) -> tuple[int, ...]:
-    if shared_axes is None:
-        return ()
-    axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else shared_axes
-    try:
-        axes = list(axes)
-    except TypeError:
-        raise TypeError(f"shared_axes must be None, an int or a list of ints, got {shared_axes!r}") from None
-    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
-        raise TypeError(f"shared_axes must be None, an int or a list of ints, got {shared_axes!r}")
-    return tuple(int(a) for a in axes)
 
 
 @LAYERS.register()
@@ -202,7 +189,7 @@ class PReLU(Layer):
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
-        self.shared_axes = _shared_axes(shared_axes)
+        self.shared_axes = normalize_axes(shared_axes, "shared_axes")
         self._sum_axes: tuple[int, ...] = (0,)
 
     def _resolve_axes(self, input_shape) -> tuple[int, ...]:

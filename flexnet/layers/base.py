@@ -9,6 +9,7 @@ the weights with :meth:`Layer.add_weight`); ``forward(X, training)`` returns
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from abc import ABC, abstractmethod
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from flexnet.layers.node import is_symbolic
 from flexnet.registry import Kind
 from flexnet.transfer import as_host_array
 
-__all__ = ["Cache", "Layer", "normalize_shape"]
+__all__ = ["Cache", "Layer", "normalize_axes", "normalize_shape"]
 
 
 class Cache(SimpleNamespace):
@@ -52,6 +53,20 @@ def normalize_shape(shape, what: str = "input_shape") -> tuple[int, ...]:
     ):
         raise ValueError(f"{what} must be a non-empty tuple of positive ints, got {shape!r}")
     return tuple(int(d) for d in shape)
+
+
+def normalize_axes(axes, what: str) -> tuple[int, ...]:
+    """Axes given as None (none), an int or a sequence of ints, as a tuple of ints."""
+    if axes is None:
+        return ()
+    items = (axes,) if isinstance(axes, numbers.Integral) else axes
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{what} must be None, an int or a list of ints, got {axes!r}") from None
+    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in items):
+        raise TypeError(f"{what} must be None, an int or a list of ints, got {axes!r}")
+    return tuple(int(a) for a in items)
 
 
 class Layer(ABC):

@@ -5,30 +5,16 @@ or given, as Keras's preprocessing layer of that name.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from flexnet.layers.base import LAYERS, Layer
+from flexnet.layers.base import LAYERS, Layer, normalize_axes
 from flexnet.transfer import as_host_array, is_array
 
 __all__ = ["Normalization"]
 
 #: Keras's ``backend.epsilon()``: the smallest standard deviation divided by.
 EPSILON = 1e-7
-
-
-def _axes(axis) -> tuple[int, ...]:
-    if axis is None:
-        return ()
-    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
-    try:
-        axes = tuple(axes)
-    except TypeError:
-        raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}") from None
-    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
-        raise TypeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
-    return tuple(int(a) for a in axes)
 
 
 def _batches(data):
@@ -83,7 +69,7 @@ class Normalization(Layer):
 
     def __init__(self, axis=-1, mean=None, variance=None, invert: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.axis = _axes(axis)
+        self.axis = normalize_axes(axis, "axis")
         if (mean is None) != (variance is None):
             raise ValueError(f"give mean and variance together, got mean={mean!r} and variance={variance!r}")
         self.input_mean = self.input_variance = None
