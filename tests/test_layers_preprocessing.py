@@ -165,7 +165,8 @@ def test_given_statistics_live_in_the_config_and_move_with_the_model(tmp_path):
      r"same shape, got \(2,\) and \(1,\)"),
     (lambda: Normalization(mean=[[1.0]], variance=[[1.0]]), ValueError, "more axes than axis=-1 keeps"),
     (lambda: Normalization(mean=0.0, variance=-1.0), ValueError, "variance finite and >= 0"),
-    (lambda: Normalization(axis="last"), TypeError, "axis must be None, an int or a list of ints, got .last."),
+    (lambda: Normalization(axis="last"), TypeError,
+     "axis must be None, an int or a list of ints, got 'last'"),
 ])
 def test_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):

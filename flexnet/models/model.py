@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 
-import numpy as np
-
 from flexnet import random as fxrandom
 from flexnet import utils
 from flexnet.backend import Backend, check_float_dtype, floatx
@@ -29,9 +27,16 @@ __all__ = ["Model"]
 
 
 def _delegate(name: str):
-    """A method of the model that calls its trainer's method of that name (same signature and
-    docstring: the behaviour and its documentation live in :class:`~flexnet.training.Trainer`)."""
+    """A method (or property) of the model that calls its trainer's of that name (same signature
+    and docstring: the behaviour and its documentation live in :class:`~flexnet.training.Trainer`)."""
     method = getattr(Trainer, name)
+    if isinstance(method, property):
+
+        @functools.wraps(method.fget)
+        def get(self):
+            return getattr(self._trainer, name)
+
+        return property(get)
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -201,44 +206,6 @@ class Model(LayerLike, ABC):
                 out += [layer, *layer._nested_models()]
         return out
 
-    @property
-    def weights(self) -> list:
-        """All weights (backend arrays, live), layer by layer."""
-        return [w for layer in self._flat_layers() for w in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list:
-        """The weights the optimizer updates, in the order of :meth:`compute_gradients`."""
-        return [w for layer in self._flat_layers() for w in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self) -> list:
-        return [w for layer in self._flat_layers() for w in layer.non_trainable_weights]
-
-    def count_params(self) -> int:
-        """Total number of scalars in all weights."""
-        self._require_built("count_params()")
-        return sum(layer.count_params() for layer in self._flat_layers())
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of all weights as NumPy arrays, layer by layer (kernel, then bias)."""
-        self._require_built("get_weights()")
-        return [w for layer in self._flat_layers() for w in layer.get_weights()]
-
-    def set_weights(self, weights) -> None:
-        """Set all weights from arrays in :meth:`get_weights` order (copied, shapes checked)."""
-        self._require_built("set_weights()")
-        weights = list(weights)
-        layers = self._flat_layers()
-        expected = sum(len(layer.weights) for layer in layers)
-        if len(weights) != expected:
-            raise ValueError(f"model {self.name!r} has {expected} weights, got {len(weights)}")
-        start = 0
-        for layer in layers:
-            count = len(layer.weights)
-            layer.set_weights(weights[start : start + count])
-            start += count
-
     def save_weights(self, filepath) -> None:
         """Write the weights to one file, atomically (see :mod:`flexnet.saving`)."""
         from flexnet.io import model_files  # io sits above the models
@@ -288,11 +255,7 @@ class Model(LayerLike, ABC):
         NumPy out), as ``model(x)``."""
         return self._trainer(x)
 
-    @property
-    def metrics_names(self) -> list[str]:
-        return self._trainer.metrics_names
-
-    metrics_names.__doc__ = Trainer.metrics_names.__doc__
+    metrics_names = _delegate("metrics_names")
 
     # ------------------------------------------------------------------
     # Computing on arrays already on the backend.

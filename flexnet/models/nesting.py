@@ -9,6 +9,8 @@ its symbolic ``input`` and ``output``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from flexnet.layers import Layer
 from flexnet.layers.node import Node
 
@@ -18,8 +20,9 @@ __all__ = ["LayerLike", "call_model", "setup_nested"]
 class LayerLike:
     """What a model shares with a layer: mixed into :class:`~flexnet.models.Model`.
 
-    It reads the model's ``name``, ``inputs``/``outputs`` (its symbolic tensors, None
-    until it is built), ``_flat_layers()`` and ``_nested_models()``.
+    Its weights (those of its layers), ``trainable``, and its symbolic ``input`` and
+    ``output``. It reads the model's ``name``, ``inputs``/``outputs`` (None until it is
+    built), ``_flat_layers()``, ``_nested_models()`` and ``_require_built()``.
     """
 
     @property
@@ -40,6 +43,44 @@ class LayerLike:
             model._trainable = value
         for layer in self._flat_layers():
             layer.trainable = value
+
+    @property
+    def weights(self) -> list:
+        """All weights (backend arrays, live), layer by layer."""
+        return [w for layer in self._flat_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        """The weights the optimizer updates, in the order of :meth:`compute_gradients`."""
+        return [w for layer in self._flat_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        return [w for layer in self._flat_layers() for w in layer.non_trainable_weights]
+
+    def count_params(self) -> int:
+        """Total number of scalars in all weights."""
+        self._require_built("count_params()")
+        return sum(layer.count_params() for layer in self._flat_layers())
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of all weights as NumPy arrays, layer by layer (kernel, then bias)."""
+        self._require_built("get_weights()")
+        return [w for layer in self._flat_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        """Set all weights from arrays in :meth:`get_weights` order (copied, shapes checked)."""
+        self._require_built("set_weights()")
+        weights = list(weights)
+        layers = self._flat_layers()
+        expected = sum(len(layer.weights) for layer in layers)
+        if len(weights) != expected:
+            raise ValueError(f"model {self.name!r} has {expected} weights, got {len(weights)}")
+        start = 0
+        for layer in layers:
+            count = len(layer.weights)
+            layer.set_weights(weights[start : start + count])
+            start += count
 
     #: No penalty on a nested model's output (its layers may have their own).
     activity_regularizer = None
