@@ -1,8 +1,9 @@
 """Everything about incoming data: conversion, checks, weights, splits and batches.
 
 :class:`DataAdapter` turns what a user passes to ``fit``/``evaluate``/``predict``
-(NumPy arrays, lists, arrays of the model's backend; a list or dict per input
-and output) into checked arrays on the model's device, once per call, with the
+(NumPy arrays, lists, arrays of the model's backend, any other library's arrays
+through DLPack; a list or dict per input and output) into checked arrays on the
+model's device, once per call, with the
 clear errors flexnet promises: wrong feature counts, mismatched lengths, labels
 outside the classes, NaN or infinity, empty data. :class:`ArrayData` holds the
 result and cuts it into mini-batches.
@@ -17,7 +18,7 @@ import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import data
-from flexnet.transfer import as_array, is_array, is_device_array
+from flexnet.transfer import as_array, describe, device_name, import_dlpack, is_array, is_device_array
 
 __all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
 
@@ -32,13 +33,15 @@ class ArrayData:
         Xs: one array per input, ``n`` samples each.
         Ys: one array per output (empty for prediction).
         W: per-sample weights ``(n,)`` or None.
-        was_host: the inputs came as host data (``predict`` then returns NumPy).
+        template: an input as the caller gave it when results go back in the caller's
+            kind of array (a NumPy array for host data, another library's array),
+            None when the inputs were the model's own arrays (see :func:`flexnet.transfer.like`).
     """
 
     Xs: list
     Ys: list
     W: object = None
-    was_host: bool = False
+    template: object = None
 
     @property
     def n(self) -> int:
@@ -67,28 +70,32 @@ class DataAdapter:
 
     # -- conversion -----------------------------------------------------------------
     def to_backend(self, a, what: str, dtype: str | None):
-        """``(array on the model's backend, was_host)``; never modifies ``a``."""
+        """``(array on the model's backend, template)``; never modifies ``a``.
+
+        Host data (NumPy, lists) is copied to the device; another library's array
+        (a PyTorch tensor, a JAX array, any DLPack producer) is shared through DLPack
+        when it is on the model's device, and refused with a clear error when it is not.
+        ``template`` says how results for this data go back (see :class:`ArrayData`).
+        """
         b = self.model.backend
         if a is None:
             raise ValueError(f"{what} is required, got None")
         if is_device_array(a):
-            if not b.owns(a):
-                raise TypeError(
-                    f"{what} is {b.describe(a)} but the model lives on backend {b.name!r} "
-                    f"(device {b.device!r}); pass a NumPy array or move the model with "
-                    f"model.to(...)"
-                )
-            dev = array_api_compat.device(a)
-            if str(dev) != str(b.device):
-                raise ValueError(f"{what} is on device {dev!r} but the model is on device "
-                                 f"{b.device!r}; move one of them")
+            template = None
+            if b.owns(a):
+                dev = array_api_compat.device(a)
+                if str(dev) != str(b.device):
+                    raise ValueError(f"{what} is {describe(a)} but the model is on device "
+                                     f"{device_name(b.device)!r}; move one of them")
+            else:
+                template, a = a, import_dlpack(b.xp, b.device, a, what)
             if dtype is not None and a.dtype != b.dtype(dtype):
                 a = b.xp.astype(a, b.dtype(dtype))
-            return a, False
+            return a, template
         host = np.asarray(a)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-        return b.from_numpy(host, dtype), True
+        return b.from_numpy(host, dtype), host
 
     def check_finite(self, X, what: str) -> None:
         """Raise ValueError if a float array holds NaN or infinity."""
@@ -127,7 +134,8 @@ class DataAdapter:
     def inputs(self, x, what: str = "x"):
         """Move inputs to the backend (building the model if needed) and check their shapes.
 
-        Returns ``(list of arrays, was_host)``.
+        Returns ``(list of arrays, template)``: the first input as given when every input
+        came in the same kind of array other than the model's (see :class:`ArrayData`).
         """
         model = self.model
         model._bind()
@@ -135,17 +143,17 @@ class DataAdapter:
             raise ValueError(f"{what} is required, got None")
         names = model.input_names if model.built else ["input"]  # unbuilt: a Sequential, one input
         parts = self.per_io(x, names, "input")
-        Xs, host = [], []
+        Xs, templates = [], []
         for part in parts:
             label = what if len(parts) == 1 else f"{what}[{names[len(Xs)]!r}]"
-            X, was_host = self.to_backend(as_array(part, label), label, model.dtype)
+            X, template = self.to_backend(as_array(part, label), label, model.dtype)
             if X.ndim < 2:
                 raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
                                  f"{tuple(X.shape)}; for a single feature use x.reshape(-1, 1)")
             if X.shape[0] == 0:
                 raise ValueError(f"{label} is empty (0 samples)")
             Xs.append(X)
-            host.append(was_host)
+            templates.append(template)
         if not model.built:
             model._lazy_build(Xs[0])
         for k, (X, shape) in enumerate(zip(Xs, model.input_shapes)):
@@ -157,7 +165,8 @@ class DataAdapter:
                 raise ValueError(f"all inputs need the same number of samples, got "
                                  f"{[int(a.shape[0]) for a in Xs]}")
             self.check_finite(X, label)
-        return Xs, all(host)
+        same_kind = len({type(t) for t in templates}) == 1
+        return Xs, templates[0] if same_kind else None
 
     def targets(self, y, n: int, heads, what: str = "y") -> list:
         """One target array per output, checked against its loss and shape, on the backend."""
@@ -245,5 +254,5 @@ class DataAdapter:
 
     def prediction(self, x) -> ArrayData:
         """The inputs of a ``predict`` call, on the device."""
-        Xs, was_host = self.inputs(x)
-        return ArrayData(Xs, [], None, was_host)
+        Xs, template = self.inputs(x)
+        return ArrayData(Xs, [], None, template)

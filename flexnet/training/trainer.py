@@ -12,7 +12,7 @@ names and shapes, ``backend``/``dtype``/``rng``, ``_bind()`` and ``_lazy_build(X
 from __future__ import annotations
 
 from flexnet import callbacks as callbacks_module
-from flexnet import data
+from flexnet import data, transfer
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
 from flexnet.training.step import TrainStep
@@ -170,9 +170,10 @@ class Trainer:
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
 
         Args:
-            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once) or arrays
-                already on the model's backend; a list or a dict keyed by input name
-                for several inputs.
+            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once), arrays
+                already on the model's backend, or any other library's arrays on the
+                model's device (a PyTorch tensor, a JAX array: shared through DLPack, not
+                copied); a list or a dict keyed by input name for several inputs.
             y: targets (shape of the output, or ``(n,)`` class labels for sparse losses);
                 a list or a dict keyed by output name for several outputs.
             batch_size: samples per step (default 32).
@@ -256,15 +257,18 @@ class Trainer:
         """The network's outputs for ``x``, in inference mode.
 
         Args:
-            x: inputs, NumPy (or a list) or arrays on the model's backend; a list or
-                dict for several inputs.
+            x: inputs, as for :meth:`fit`: NumPy (or a list), arrays of the model's
+                backend, or another library's arrays on its device; a list or dict for
+                several inputs.
             batch_size: samples per forward pass (default 32).
             verbose: 1 shows a progress bar over the batches; 0 and 2 are silent.
 
         Returns:
-            a NumPy array when ``x`` was NumPy (or a list), else an array of the
-            model's backend, shape ``(n, *output_shape[1:])``; a list of them for a
-            model with several outputs.
+            an array of the caller's kind, shape ``(n, *output_shape[1:])`` (a list of
+            them for a model with several outputs): NumPy when ``x`` was NumPy (or a
+            list), an array of the model's backend when ``x`` was one, and for another
+            library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
+            array of that library, shared through DLPack.
         """
         batch_size = _batch_size(batch_size)
         callbacks_module.check_verbose(verbose)
@@ -273,19 +277,21 @@ class Trainer:
         steps = inputs.num_batches(batch_size)
         outputs = [graph.forward(Xs, False) for Xs, _, _ in
                    callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
-        return self.join(outputs, inputs.was_host)
+        return self.join(outputs, inputs.template)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
         inputs = self.adapter.prediction(x)
-        return self.join([self.model.graph.forward(inputs.Xs, training)], inputs.was_host)
+        return self.join([self.model.graph.forward(inputs.Xs, training)], inputs.template)
 
-    def join(self, outputs: list, was_host: bool):
-        """Join per-batch outputs; NumPy if the inputs were; one array per output."""
+    def join(self, outputs: list, template=None):
+        """Join per-batch outputs, one array per output, in the kind of ``template`` (NumPy for
+        host inputs, the caller's library for another library's arrays; see
+        :class:`~flexnet.training.data_adapter.ArrayData`)."""
         backend = self.model.backend
         joined = []
         for k in range(len(outputs[0])):
             parts = [batch[k] for batch in outputs]
             P = parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)
-            joined.append(backend.to_numpy(P, copy=False) if was_host else P)
+            joined.append(P if template is None else transfer.like(P, template))
         return joined[0] if len(joined) == 1 else joined
