@@ -27,6 +27,8 @@ LAZY = {
         "Model.save, save_weights and load_weights: the model files sit above the models",
     ("flexnet.models", "flexnet.io.model_files"):
         "fx.models.load_model and save_model: the model files sit above the models",
+    ("flexnet.models.model", "flexnet.io.onnx_export"):
+        "Model.export (Keras's name for writing ONNX): the exporters sit above the models",
 }
 
 #: module -> why it may be longer than MAX_LINES.
@@ -133,7 +135,8 @@ LAYERING = [
                 "flexnet.data", "flexnet.callbacks", "flexnet.summary", "flexnet.gradcheck"]),
     ("training", ["flexnet.training"]),
     ("models", ["flexnet.models"]),
-    ("io", ["flexnet.io", "flexnet.saving"]),
+    ("io", ["flexnet.io", "flexnet.saving", "flexnet.export"]),
+    ("integrations", ["flexnet.sklearn"]),
     ("package", ["flexnet"]),
 ]
 

@@ -21,7 +21,7 @@ from flexnet.backend import Backend, check_float_dtype, floatx
 from flexnet.layers import Layer
 from flexnet.layers.base import LAYERS
 from flexnet.layers.node import is_symbolic
-from flexnet.models.nesting import call_model
+from flexnet.models.nesting import AsLayer, call_model
 from flexnet.summary import summarize
 from flexnet.training import Trainer
 
@@ -40,7 +40,7 @@ def _delegate(name: str):
     return call
 
 
-class Model(ABC):
+class Model(AsLayer, ABC):
     """Base class of models.
 
     ``fx.models.Model(inputs=..., outputs=...)`` builds a functional model (see
@@ -258,6 +258,22 @@ class Model(ABC):
 
         model_files.save_model(self, filepath)
 
+    def export(self, filepath, format: str = "onnx", **kwargs) -> None:
+        """Write the model for another runtime, atomically (Keras's ``Model.export``).
+
+        Args:
+            filepath: the file to write.
+            format: ``"onnx"``, the one format flexnet exports (see :func:`flexnet.export.to_onnx`).
+            **kwargs: passed to the exporter (``opset=``, ``dtype=`` for ONNX).
+
+        Raises:
+            ValueError: another format, an unbuilt model, or a layer the format cannot
+                represent (named).
+        """
+        from flexnet.io import onnx_export  # io sits above the models
+
+        onnx_export.export(self, filepath, format, **kwargs)
+
     def summary(self, print_fn=None) -> None:
         """Print Keras's table of layers, output shapes and parameter counts."""
         self._require_built("summary()")
@@ -327,27 +343,5 @@ class Model(ABC):
 
         return Functional.from_config(config, custom_objects, backend=backend, device=device,
                                       dtype=dtype)
-
-    # ------------------------------------------------------------------
-    # A model used as a layer of another model.
-    @property
-    def default_name(self) -> str:
-        return self.name
-
-    @property
-    def trainable(self) -> bool:
-        return True
-
-    @property
-    def activity_regularizer(self):
-        return None
-
-    #: When used inside a model on another backend (same dtype), move there instead of
-    #: refusing (a functional model binds to the default backend when it is defined).
-    _follows_outer_backend = False
-
-    def _lazy_build_shape(self, input_shape) -> None:
-        self._require_built("using the model as a layer")
-
 
 LAYERS.add_base(Model)

@@ -1,4 +1,5 @@
-"""Models used as layers of other models: recording their calls and building them inside.
+"""Models used as layers of other models: what they answer as layers, recording their calls
+and building them inside.
 
 A model called on symbolic tensors becomes one node of the outer functional model
 (:func:`call_model`); when the outer model is built, :func:`setup_nested` binds the
@@ -10,7 +11,31 @@ from __future__ import annotations
 from flexnet.layers import Layer
 from flexnet.layers.node import Node
 
-__all__ = ["call_model", "setup_nested"]
+__all__ = ["AsLayer", "call_model", "setup_nested"]
+
+
+class AsLayer:
+    """What a model answers when it is used as a layer of another model (the graph and the
+    trainer read these of every layer)."""
+
+    @property
+    def default_name(self) -> str:
+        return self.name
+
+    @property
+    def trainable(self) -> bool:
+        return True
+
+    @property
+    def activity_regularizer(self):
+        return None
+
+    #: When used inside a model on another backend (same dtype), move there instead of
+    #: refusing (a functional model binds to the default backend when it is defined).
+    _follows_outer_backend = False
+
+    def _lazy_build_shape(self, input_shape) -> None:
+        self._require_built("using the model as a layer")
 
 
 def setup_nested(model, input_shape, outer) -> tuple:
