@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import doubler_layer, randomize_weights
 
 import flexnet as fx
 from flexnet.layers import Dense
@@ -41,16 +42,6 @@ def _randomize_keras(model, seed: int = 0) -> None:
     for w in model.weights:
         value = rng.normal(scale=0.6, size=tuple(w.shape))
         weights.append(np.abs(value) + 0.3 if "variance" in w.path else value)
-    model.set_weights(weights)
-
-
-def _randomize(model, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    weights = []
-    for layer in model._flat_layers():
-        for key, w in [*layer.params.items(), *layer.buffers.items()]:
-            value = rng.normal(scale=0.6, size=tuple(w.shape))
-            weights.append(np.abs(value) + 0.3 if key == "moving_variance" else value)
     model.set_weights(weights)
 
 
@@ -248,7 +239,7 @@ def _groups(path) -> dict:
 ], ids=["sequential", "functional"])
 def test_keras_loads_what_flexnet_saves(tmp_path, build, inputs):
     model = build()
-    _randomize(model)
+    randomize_weights(model)
     model.compile(optimizer=fx.optimizers.RMSprop(0.01, momentum=0.5), loss="mse", metrics=["mae"])
     path = tmp_path / "model.keras"
     model.save(path)
@@ -270,7 +261,7 @@ def test_keras_loads_what_flexnet_saves(tmp_path, build, inputs):
 def test_models_of_every_backend_save_as_keras_files(tmp_path, case):
     model = case.model([Dense(6, input_dim=4, activation="tanh"), fx.layers.BatchNormalization(),
                         Dense(2, activation="softmax")])
-    _randomize(model)
+    randomize_weights(model)
     model.save(tmp_path / "model.keras")
     keras_model = keras.models.load_model(tmp_path / "model.keras")
     x = _x(5, 4)
@@ -281,7 +272,7 @@ def test_models_of_every_backend_save_as_keras_files(tmp_path, case):
 
 def test_the_round_trip_keeps_every_weight(tmp_path):
     model = flexnet_functional()
-    _randomize(model)
+    randomize_weights(model)
     model.save(tmp_path / "model.keras")
     again = fx.models.load_model(tmp_path / "model.keras")
     for a, b in zip(model.get_weights(), again.get_weights()):
@@ -380,12 +371,7 @@ def test_a_zip_without_weights_is_refused(tmp_path):
         fx.models.load_model(path)
 
 
-class Doubler(fx.layers.Layer):
-    def forward(self, X, training=False):
-        return X * 2.0
-
-    def backward(self, dY):
-        return dY * 2.0
+Doubler = doubler_layer()
 
 
 @pytest.mark.parametrize("build, match", [

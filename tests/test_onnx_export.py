@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import doubler_layer, randomize_weights
 
 import flexnet as fx
 from flexnet import activations as acts
@@ -22,17 +23,6 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def _randomize(model, seed: int = 0) -> None:
-    """Random weights (positive variances), so that no layer is the identity it starts as."""
-    rng = np.random.default_rng(seed)
-    weights = []
-    for layer in model._flat_layers():
-        for key, w in [*layer.params.items(), *layer.buffers.items()]:
-            value = rng.normal(scale=0.7, size=tuple(w.shape))
-            weights.append(np.abs(value) + 0.3 if key == "moving_variance" else value)
-    model.set_weights(weights)
 
 
 def _run(proto, feeds: dict) -> list:
@@ -80,7 +70,7 @@ def test_the_activation_table_is_covered():
 @pytest.mark.parametrize("activation", ACTIVATIONS + CONFIGURED, ids=str)
 def test_every_activation_exports(activation):
     model = fx.Sequential([Dense(6, input_dim=4, activation=activation)])
-    _randomize(model)
+    randomize_weights(model)
     x = _x(50, 4, scale=4.0)  # tails included: softplus, sigmoid and GELU stay accurate there
     assert_runs_like_predict(model, x)
 
@@ -88,7 +78,7 @@ def test_every_activation_exports(activation):
 @pytest.mark.parametrize("approximate", [False, True])
 def test_gelu_is_onnx_gelu_from_opset_20(approximate):
     model = fx.Sequential([Dense(6, input_dim=4, activation=acts.GELU(approximate=approximate))])
-    _randomize(model)
+    randomize_weights(model)
     proto = assert_runs_like_predict(model, _x(40, 4), opset=20)
     assert "Gelu" in [n.op_type for n in proto.graph.node]
     proto = assert_runs_like_predict(model, _x(40, 4), opset=17)
@@ -145,7 +135,7 @@ LAYER_MODELS = {
 @pytest.mark.parametrize("name", sorted(LAYER_MODELS))
 def test_every_layer_exports(name):
     model = LAYER_MODELS[name]()
-    _randomize(model)
+    randomize_weights(model)
     proto = assert_runs_like_predict(model, _x(20, *model.input_shape[1:]))
     ops = [n.op_type for n in proto.graph.node]
     assert "Dropout" not in ops
@@ -169,7 +159,7 @@ def _merged(merge, k: int = 2):
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_merge_layers_export(merge, k):
     model, xs = _merged(merge, k)
-    _randomize(model)
+    randomize_weights(model)
     assert_runs_like_predict(model, xs)
 
 
@@ -182,7 +172,7 @@ def test_several_inputs_and_outputs_a_shared_layer_and_a_nested_model():
     out1 = Dense(1, name="score")(fx.layers.concatenate([ha, inner(hb)]))
     out2 = Dense(2, activation="softmax", name="label")(ha)
     model = fx.models.Model(inputs=[a, b], outputs=[out1, out2, ha])
-    _randomize(model)
+    randomize_weights(model)
     proto = assert_runs_like_predict(model, [_x(9, 4), _x(9, 4, seed=2)])
     assert [i.name for i in proto.graph.input] == ["a", "b"]
     kernels = [i.name for i in proto.graph.initializer if i.name.startswith("shared/")]
@@ -217,7 +207,7 @@ def test_models_of_every_backend_export(case):
 def test_a_float64_model_exports_in_float64():
     model = fx.Sequential([Dense(6, input_dim=4, activation="tanh"), Dense(3, activation="softmax")],
                           dtype="float64")
-    _randomize(model)
+    randomize_weights(model)
     proto = assert_runs_like_predict(model, _x(10, 4).astype(np.float64), atol=1e-12)
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
 
@@ -247,12 +237,7 @@ def test_bad_arguments_are_refused(tmp_path, call, error, match):
     assert not list(tmp_path.iterdir())
 
 
-class Doubler(fx.layers.Layer):
-    def forward(self, X, training=False):
-        return X * 2.0
-
-    def backward(self, dY):
-        return dY * 2.0
+Doubler = doubler_layer()
 
 
 @pytest.mark.parametrize("build, match", [
@@ -305,6 +290,6 @@ EXAMPLE_MODELS = {
 def test_the_examples_models_export(name):
     model = EXAMPLE_MODELS[name](_example(name.split()[0]))
     model = model[0] if isinstance(model, tuple) else model
-    _randomize(model)
+    randomize_weights(model)
     shape = model.input_shape if isinstance(model.input_shape, tuple) else model.input_shape[0]
     assert_runs_like_predict(model, _x(16, *shape[1:], scale=1.0))

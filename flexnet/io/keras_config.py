@@ -123,21 +123,14 @@ def component_to_keras(kind: str, spec, where: str):
             "registered_name": None}
 
 
-def _value_from_keras(key: str, value, where: str):
+def _value(key: str, value, where: str, to_keras: bool):
+    """A config value translated by its key: activations, and the ``*_initializer``,
+    ``*_regularizer`` and ``*_constraint`` components; other values as they are."""
     if key == "activation":
-        return activation_from_keras(value, where)
+        return (activation_to_keras if to_keras else activation_from_keras)(value, where)
     for kind in COMPONENTS:
         if key.endswith("_" + kind):
-            return component_from_keras(kind, value, f"{where}, {key}")
-    return value
-
-
-def _value_to_keras(key: str, value, where: str):
-    if key == "activation":
-        return activation_to_keras(value, where)
-    for kind in COMPONENTS:
-        if key.endswith("_" + kind):
-            return component_to_keras(kind, value, f"{where}, {key}")
+            return (component_to_keras if to_keras else component_from_keras)(kind, value, f"{where}, {key}")
     return value
 
 
@@ -234,7 +227,7 @@ def layer_from_keras(spec: dict, where: str, dtypes: set) -> dict:
         _fail(where, f"config key(s) {unknown} have no flexnet equivalent")
     for key in mapping.keys:
         if key in rest:
-            out[key] = _value_from_keras(key, rest[key], where)
+            out[key] = _value(key, rest[key], where, to_keras=False)
     return {"class_name": mapping.flexnet, "config": out}
 
 
@@ -278,7 +271,7 @@ def layer_to_keras(class_name: str, config: dict, dtype: str, where: str) -> dic
         out["activity_regularizer"] = component_to_keras("regularizer", activity,
                                                          f"{where}, activity_regularizer")
     for key in mapping.keys:
-        out[key] = _value_to_keras(key, rest[key], where)
+        out[key] = _value(key, rest[key], where, to_keras=True)
     out.update({k: v for k, v in mapping.fixed.items() if v is not ANY})
     if "renorm_momentum" in mapping.fixed:
         out["renorm_momentum"] = 0.99
