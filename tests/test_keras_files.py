@@ -408,3 +408,12 @@ def test_compile_settings_keras_cannot_hold_are_named(tmp_path, compile_kwargs, 
     with pytest.raises(ValueError, match=match):
         model.save(tmp_path / "m.keras")
     assert not list(tmp_path.iterdir())
+
+
+def test_without_h5py_the_error_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"Keras files need the h5py package .*flexnet\[keras\]"):
+        fx.Sequential([Dense(1, input_dim=2)]).save(tmp_path / "m.keras")
+    assert not list(tmp_path.iterdir())

@@ -293,3 +293,9 @@ def test_the_examples_models_export(name):
     randomize_weights(model)
     shape = model.input_shape if isinstance(model.input_shape, tuple) else model.input_shape[0]
     assert_runs_like_predict(model, _x(16, *shape[1:], scale=1.0))
+
+
+def test_without_the_onnx_package_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"ONNX export needs the onnx package .*flexnet\[onnx\]"):
+        fx.export.to_onnx(fx.Sequential([Dense(1, input_dim=2)]))
