@@ -417,3 +417,15 @@ def test_without_h5py_the_error_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"Keras files need the h5py package .*flexnet\[keras\]"):
         fx.Sequential([Dense(1, input_dim=2)]).save(tmp_path / "m.keras")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("change", [
+    lambda c: c["config"]["layers"][1].pop("config"),
+    lambda c: c["config"].update(layers=[3, 4]),
+    lambda c: c["config"]["layers"][1]["config"].update(units="two"),
+], ids=["no-config", "not-layers", "units"])
+def test_a_malformed_config_is_a_value_error(tmp_path, change):
+    path = _keras_file(tmp_path, L.Dense(2))
+    _rewrite_config(path, change)
+    with pytest.raises(ValueError, match=str(path.name)):
+        fx.models.load_model(path)

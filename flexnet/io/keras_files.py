@@ -217,8 +217,7 @@ def _model_from_keras(spec, where: str, dtypes: set) -> dict:
                            "name": entry["name"], "inbound_nodes": []})
             continue
         layer = _layer_from_keras(entry, where, dtypes)
-        nodes = [[h[:2] + [0] for h in _node_tensors(node, label)[0]]
-                 for node in entry.get("inbound_nodes", [])]
+        nodes = [_node_tensors(node, label)[0] for node in entry.get("inbound_nodes", [])]
         layers.append({**layer, "name": entry["name"], "inbound_nodes": nodes})
     return {"class_name": "Functional", "config": {
         "name": name, "layers": layers,
@@ -303,18 +302,23 @@ def load_keras(filepath, custom_objects=None, compile: bool = True, *, backend=N
     config, data = _read_zip(path)
     where = repr(path)
     dtypes: set = set()
-    spec = _model_from_keras(config, where, dtypes)
-    if len(dtypes) > 1:
-        _fail(where, f"the layers compute in {sorted(dtypes)}; a flexnet model has one dtype")
-    training = None
-    if compile and config.get("compile_config"):
-        training = kc.compile_from_keras(config["compile_config"], f"{where}: compile_config")
     try:
-        model = build_layer(check_layer_spec(spec, {}, f"{where}: the model config"), spec, {},
-                            backend=backend, device=device, dtype=dtype or (dtypes.pop() if dtypes else None))
-    except TypeError as exc:
-        raise ValueError(f"{where}: cannot rebuild the model: {exc}") from None
-    for layer, arrays in _read_weights(h5py, data, config, model, where):
+        spec = _model_from_keras(config, where, dtypes)
+        if len(dtypes) > 1:
+            _fail(where, f"the layers compute in {sorted(dtypes)}; a flexnet model has one dtype")
+        training = None
+        if compile and config.get("compile_config"):
+            training = kc.compile_from_keras(config["compile_config"], f"{where}: compile_config")
+        try:
+            cls = check_layer_spec(spec, {}, f"{where}: the model config")
+            model = build_layer(cls, spec, {}, backend=backend, device=device,
+                                dtype=dtype or (dtypes.pop() if dtypes else None))
+        except ValueError as exc:
+            raise ValueError(f"{where}: cannot rebuild the model: {exc}") from None
+        weights = _read_weights(h5py, data, config, model, where)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:  # a config of the wrong shape
+        raise ValueError(f"{where}: a malformed Keras model config ({type(exc).__name__}: {exc})") from None
+    for layer, arrays in weights:
         layer.set_weights(arrays)
     if training is not None:
         try:
