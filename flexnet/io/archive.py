@@ -13,33 +13,28 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "read_archive", "write_archive"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "archive_bytes", "atomic_write", "parse_archive", "read_archive",
+           "write_archive"]
 
 FORMAT = "flexnet"
 FORMAT_VERSION = 1
 _META = "flexnet.json"
 
 
-def write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``meta`` (JSON) and ``arrays`` to ``path`` atomically.
+def atomic_write(path, write) -> None:
+    """Call ``write(f)`` on a binary file that becomes ``path`` only once it is complete.
 
-    The archive is built in a temporary file in the target's directory, flushed
-    to disk, then renamed over ``path`` (``os.replace`` is atomic on POSIX and
-    Windows), so readers see the old file or the new one, never half of one.
+    The file is written as a temporary file in the target's directory, flushed to
+    disk, then renamed over ``path`` (``os.replace`` is atomic on POSIX and Windows),
+    so readers see the old file or the new one, never half of one; if ``write``
+    raises, ``path`` is untouched and the temporary file is removed.
     """
     path = os.fspath(path)
-    if _META in arrays:
-        raise ValueError(f"array name {_META!r} is reserved")
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            raise TypeError(f"array {key!r} must be a numeric NumPy array, got {type(value).__name__}")
-    header = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
-    payload = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".flexnet-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_META: payload}, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -47,6 +42,29 @@ def write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _save_archive(f, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    if _META in arrays:
+        raise ValueError(f"array name {_META!r} is reserved")
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            raise TypeError(f"array {key!r} must be a numeric NumPy array, got {type(value).__name__}")
+    header = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+    payload = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    np.savez(f, **{_META: payload}, **arrays)
+
+
+def write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``meta`` (JSON) and ``arrays`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda f: _save_archive(f, meta, arrays))
+
+
+def archive_bytes(meta: dict, arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes :func:`write_archive` would write (a model kept in memory, e.g. when pickled)."""
+    buffer = io.BytesIO()
+    _save_archive(buffer, meta, arrays)
+    return buffer.getvalue()
 
 
 def read_archive(path, kind: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
@@ -60,6 +78,13 @@ def read_archive(path, kind: str | None = None) -> tuple[dict, dict[str, np.ndar
     path = os.fspath(path)
     with open(path, "rb") as f:
         raw = f.read()
+    return parse_archive(raw, path, kind)
+
+
+def parse_archive(raw: bytes, path: str = "<bytes>", kind: str | None = None
+                  ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Check and read the bytes of a flexnet archive (``path`` names them in messages); see
+    :func:`read_archive`."""
     if not raw:
         raise ValueError(f"{path!r} is empty, not a flexnet file")
     if not raw.startswith(b"PK\x03\x04"):  # np.load would try other formats, pickle included

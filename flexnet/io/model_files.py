@@ -17,14 +17,15 @@ import os
 import numpy as np
 
 from flexnet import metrics, registry
-from flexnet.io.archive import read_archive, write_archive
+from flexnet.io import keras_files
+from flexnet.io.archive import archive_bytes, parse_archive, read_archive, write_archive
 from flexnet.models import Model
 from flexnet.models.config import build_layer, check_layer_spec, serialize_layer
 from flexnet.specs import check_custom_objects, check_keys, is_spec, short
 from flexnet.version import __version__
 
-__all__ = ["load_model", "load_weights", "restore_weights", "save_model", "save_weights",
-           "weights_payload"]
+__all__ = ["load_model", "load_weights", "model_from_bytes", "model_to_bytes", "restore_weights",
+           "save_model", "save_weights", "weights_payload"]
 
 
 # ---------------------------------------------------------------------------
@@ -279,7 +280,26 @@ def _check_unshared(model) -> None:
 
 
 def save_model(model, filepath) -> None:
-    """The body of :func:`flexnet.models.save_model` (``model.save``)."""
+    """The body of :func:`flexnet.models.save_model` (``model.save``): a ``.keras`` path writes
+    a Keras 3 file (:mod:`flexnet.io.keras_files`), any other a flexnet archive."""
+    if _is_keras_path(filepath):
+        keras_files.save_keras(model, filepath, compile_config(model))
+        return
+    write_archive(filepath, *_model_payload(model))
+
+
+def model_to_bytes(model) -> bytes:
+    """The bytes of the flexnet file ``model.save`` writes (for a model kept in memory, such as
+    the one a pickled scikit-learn estimator carries)."""
+    return archive_bytes(*_model_payload(model))
+
+
+def _is_keras_path(filepath) -> bool:
+    return os.fspath(filepath).lower().endswith(".keras")
+
+
+def _model_payload(model) -> tuple[dict, dict]:
+    """The archive metadata and arrays of a whole model."""
     model._require_built("save()")
     _check_unshared(model)
     index, arrays = weights_payload(model)
@@ -301,15 +321,30 @@ def save_model(model, filepath) -> None:
     }
     _check_json(meta["model"], f"model {model.name!r}: config")
     _check_json(meta["compile"], f"model {model.name!r}: compile config")
-    write_archive(filepath, meta, arrays)
+    return meta, arrays
 
 
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True, *,
                backend=None, device=None, dtype=None):
-    """The body of :func:`flexnet.models.load_model`."""
+    """The body of :func:`flexnet.models.load_model`: a ``.keras`` path is read as a Keras 3
+    file (:mod:`flexnet.io.keras_files`), any other as a flexnet archive."""
+    if _is_keras_path(filepath):
+        return keras_files.load_keras(filepath, custom_objects, compile, backend=backend, device=device,
+                                      dtype=dtype)
     path = os.fspath(filepath)
-    custom_objects = check_custom_objects(custom_objects)
     meta, arrays = read_archive(path, kind="model")
+    return _rebuild(meta, arrays, path, custom_objects, compile, backend, device, dtype)
+
+
+def model_from_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True, *,
+                     backend=None, device=None, dtype=None):
+    """The model :func:`model_to_bytes` wrote, rebuilt as :func:`load_model` rebuilds a file."""
+    meta, arrays = parse_archive(data, "<model bytes>", kind="model")
+    return _rebuild(meta, arrays, "<model bytes>", custom_objects, compile, backend, device, dtype)
+
+
+def _rebuild(meta, arrays, path, custom_objects, compile, backend, device, dtype):
+    custom_objects = check_custom_objects(custom_objects)
     check_keys(meta, {"format", "version", "kind", "model", "weights", "dtype"},
                 {"flexnet_version", "backend", "device", "compile", "optimizer"}, f"{path!r} metadata")
     if meta["dtype"] not in ("float32", "float64"):

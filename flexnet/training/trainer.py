@@ -197,9 +197,10 @@ class Trainer:
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
 
         Args:
-            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once) or arrays
-                already on the model's backend; a list or a dict keyed by input name
-                for several inputs.
+            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once), arrays
+                already on the model's backend, or any other library's arrays on the
+                model's device (a PyTorch tensor, a JAX array: shared through DLPack, not
+                copied); a list or a dict keyed by input name for several inputs.
             y: targets (shape of the output, or ``(n,)`` class labels for sparse losses);
                 a list or a dict keyed by output name for several outputs.
             batch_size: samples per step (default 32).
@@ -298,16 +299,19 @@ class Trainer:
         """The network's outputs for ``x``, in inference mode.
 
         Args:
-            x: inputs, NumPy (or a list) or arrays on the model's backend; a list or
-                dict for several inputs.
+            x: inputs, as for :meth:`fit`: NumPy (or a list), arrays of the model's
+                backend, or another library's arrays on its device; a list or dict for
+                several inputs.
             batch_size: samples per forward pass (default 32).
             verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
                 are silent.
 
         Returns:
-            a NumPy array when ``x`` was NumPy (or a list), else an array of the
-            model's backend, shape ``(n, *output_shape[1:])``; a list of them for a
-            model with several outputs.
+            an array of the caller's kind, shape ``(n, *output_shape[1:])`` (a list of
+            them for a model with several outputs): NumPy when ``x`` was NumPy (or a
+            list), an array of the model's backend when ``x`` was one, and for another
+            library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
+            array of that library, shared through DLPack.
         """
         batch_size = _batch_size(batch_size)
         verbose = callbacks_module.check_verbose(verbose)
@@ -316,14 +320,14 @@ class Trainer:
         steps = inputs.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
                    callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
-        return self.join(outputs, inputs.was_host)
+        return self.adapter.outputs(outputs, inputs.template)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
         inputs = self.adapter.prediction(x)
         if training:
-            return self.join([self.model.graph.forward(inputs.Xs, True)], inputs.was_host)
-        return self.join([self._forward()(inputs.Xs)], inputs.was_host)
+            return self.adapter.outputs([self.model.graph.forward(inputs.Xs, True)], inputs.template)
+        return self.adapter.outputs([self._forward()(inputs.Xs)], inputs.template)
 
     def _forward(self):
         """The inference forward pass (compiled where the model's runner is)."""
@@ -332,13 +336,3 @@ class Trainer:
             return self._runner.forward
         graph = self.model.graph
         return lambda Xs: graph.forward(Xs, False)
-
-    def join(self, outputs: list, was_host: bool):
-        """Join per-batch outputs; NumPy if the inputs were; one array per output."""
-        backend = self.model.backend
-        joined = []
-        for k in range(len(outputs[0])):
-            parts = [batch[k] for batch in outputs]
-            P = parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)
-            joined.append(backend.to_numpy(P, copy=False) if was_host else P)
-        return joined[0] if len(joined) == 1 else joined
