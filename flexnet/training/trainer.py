@@ -15,8 +15,7 @@ from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
-from flexnet.training.runner import runner_for
-from flexnet.training.step import TrainStep
+from flexnet.training.runner import runner_for, step_for
 
 __all__ = ["Trainer"]
 
@@ -85,7 +84,7 @@ class Trainer:
             model = self.model
             loss = CompiledLoss(self.spec, model)
             metrics = CompiledMetrics(self.spec, loss, model)
-            self._parts = (loss, metrics, TrainStep(model, loss, metrics, self.spec.optimizer))
+            self._parts = (loss, metrics, step_for(self.spec, model, loss, metrics))
             model.metrics = metrics.metrics
             self._runner = runner_for(self.spec, model, *self._parts)
         return self._parts
