@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from flexnet import losses, optimizers
 from flexnet import metrics as metrics_module
+from flexnet.losses.base import MEAN_REDUCTIONS
 
 __all__ = ["CompileSpec", "CompiledLoss", "CompiledMetrics", "Head"]
 
@@ -59,10 +60,22 @@ class CompileSpec:
             self.loss = first = losses.get(loss)
         if first is None:
             raise ValueError("compile() got an empty loss list or dict")
+        for resolved in _flat_losses(self.loss):
+            if not resolved.reduces:
+                raise ValueError(
+                    f"loss {resolved.name!r} has reduction=None, which gives per-sample values; "
+                    "training needs one number per batch: use reduction='sum_over_batch_size' "
+                    "(the default), 'sum' or 'mean_with_sample_weight'")
         for identifier in _flat_metric_ids(metrics):  # fail on unknown names now, not at fit
             metrics_module.get(identifier, loss=first)
         self.metrics = metrics
         self.loss_weights = loss_weights
+
+
+def _flat_losses(loss) -> list:
+    if isinstance(loss, dict):
+        return list(loss.values())
+    return list(loss) if isinstance(loss, list) else [loss]
 
 
 def per_output(spec, names: list[str], what: str, default=None) -> list:
@@ -126,7 +139,7 @@ class CompiledLoss:
         layers = model._flat_layers()
         self.regularized = [layer for layer in layers if layer.regularizers]
         self.has_activity = model.graph.has_activity()
-        self.mean_reduced = all(h.loss.reduction == "sum_over_batch_size" for h in self.heads)
+        self.mean_reduced = all(h.loss.reduction in MEAN_REDUCTIONS for h in self.heads)
 
     @property
     def multi(self) -> bool:
