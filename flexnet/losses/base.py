@@ -14,7 +14,7 @@ from flexnet.backend import dtype_name, floatx
 from flexnet.registry import Kind
 from flexnet.transfer import as_array, as_host_array, is_array, to_device_like
 
-__all__ = ["EPSILON", "LOSSES", "REDUCTIONS", "Loss", "call_arrays"]
+__all__ = ["EPSILON", "LOSSES", "REDUCTIONS", "Loss", "call_arrays", "check_sample_weight"]
 
 
 EPSILON = 1e-7  # probabilities are clipped to [ε, 1 - ε] before a log, as in Keras
@@ -103,7 +103,7 @@ class Loss(ABC):
             ValueError: ``sample_weight`` of another shape than ``()``, ``(n,)`` or ``(n, 1)``.
         """
         n = P.shape[0]
-        w = None if sample_weight is None else _check_sample_weight(xp, sample_weight, P)
+        w = None if sample_weight is None else check_sample_weight(xp, sample_weight, P)
         m = self.mask(xp, y, P)
         c = w if m is None else (m if w is None else w * m)
         if self.reduction in ("sum", None):
@@ -168,6 +168,11 @@ class Loss(ABC):
         return None
 
     # -- targets --------------------------------------------------------------
+    def convert_targets(self, xp, y):
+        """Targets already checked, in the form :meth:`values` takes (the hinges turn 0/1
+        into -1/1); on the device, no read. :meth:`prepare_targets` ends with it."""
+        return y
+
     def prepare_targets(self, xp, y, output_shape, dtype: str):
         """Check targets against the output shape and cast them; returns the targets.
 
@@ -251,7 +256,7 @@ def _shape_str(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _check_sample_weight(xp, sample_weight, P):
+def check_sample_weight(xp, sample_weight, P):
     """``sample_weight`` as an ``(n,)`` array in ``P``'s dtype: ``(n, 1)`` is reshaped and one
     weight (a 0-d array) repeated. Shape checks only: no device read."""
     n = P.shape[0]

@@ -18,10 +18,12 @@ class _BinaryMargin(Loss):
     """Targets in {-1, 1}; targets that are all 0/1 are turned into -1/1 (as Keras does)."""
 
     def prepare_targets(self, xp, y, output_shape, dtype):
-        y = super().prepare_targets(xp, y, output_shape, dtype)
-        if bool(xp.all((y == 0.0) | (y == 1.0))):
-            y = y * 2.0 - 1.0
-        return y
+        return self.convert_targets(xp, super().prepare_targets(xp, y, output_shape, dtype))
+
+    def convert_targets(self, xp, y):
+        """0/1 targets become -1/1; others stay (Keras's rule), decided on the device."""
+        binary = xp.all((y == 0.0) | (y == 1.0))
+        return xp.where(binary, y * 2.0 - 1.0, y)
 
     def _class_ids(self, xp, y):
         return super()._class_ids(xp, (y + 1.0) * 0.5)  # -1 -> class 0, 1 -> class 1

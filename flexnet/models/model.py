@@ -74,6 +74,7 @@ class Model(ABC):
         self.graph = None  # the layers' Graph, once built
         self.input_shape = self.output_shape = None
         self.optimizer = self.loss = self.loss_weights = self._metric_spec = None
+        self._weighted_metric_spec = None
         self.metrics: list = []
         self.compiled = False
         self.stop_training = False

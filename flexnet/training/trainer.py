@@ -38,7 +38,8 @@ class Trainer:
         self._parts = None  # (CompiledLoss, CompiledMetrics, TrainStep), made when first needed
 
     # -- compile --------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None) -> None:
         """Choose the optimizer, loss and metrics for training.
 
         Args:
@@ -48,16 +49,20 @@ class Trainer:
                 :class:`~flexnet.losses.Loss`; for several outputs, one loss for all,
                 a list (one per output) or a dict keyed by output name.
             metrics: names or :class:`~flexnet.metrics.Metric` objects (``"accuracy"``
-                is chosen from the loss); for several outputs a list applies to each
-                output and a dict keys lists by output name.
+                is chosen from the loss; a loss or its name gives that loss's mean); for
+                several outputs a list applies to each output and a dict keys lists by
+                output name. They ignore sample and class weights, as in Keras 3.
             loss_weights: for several outputs, a list or dict of factors: the total
                 loss is ``Σ_k w_k L_k``.
+            weighted_metrics: as ``metrics``, but weighted by the sample and class
+                weights; logged as ``weighted_<name>`` where a metric has that name.
         """
-        spec = CompileSpec(optimizer, loss, metrics, loss_weights)
+        spec = CompileSpec(optimizer, loss, metrics, loss_weights, weighted_metrics)
         model = self.model
         self.spec, self._parts = spec, None
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
         model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
+        model._weighted_metric_spec = spec.weighted_metrics
         if model.built:
             self.setup()
 
@@ -188,7 +193,7 @@ class Trainer:
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
                 outputs it reads the first output's targets.
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
-                ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
+                ``Σ w_i ℓ_i / n`` (Keras's rule) and ``weighted_metrics`` are weighted means.
             initial_epoch: epoch to start from (to resume a run).
 
         Returns:
