@@ -208,7 +208,8 @@ def test_sample_weight_shape_is_checked_and_its_dtype_follows_the_predictions(ca
     xp = case.resolve().xp
     y, P = case.asarray(_binary_labels(3)), case.asarray(_probabilities(4, k=3))
     for metric in (BinaryAccuracy(), Precision(), AUC()):
-        with pytest.raises(ValueError, match=r"sample_weight must have shape \(60,\) or \(60, 1\).* got shape \(59,\)"):
+        pattern = r"sample_weight must have shape \(60,\) or \(60, 1\).* got shape \(59,\)"
+        with pytest.raises(ValueError, match=pattern):
             metric.update(xp, y, P, sample_weight=case.asarray(np.ones(N - 1)))
         # (n, 1) weights and integer weights are accepted
         metric.update(xp, y, P, sample_weight=case.asarray(np.ones((N, 1))))
