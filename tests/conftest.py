@@ -132,3 +132,21 @@ def _reset_flexnet_globals(monkeypatch):
     fx.set_backend(None)
     fx.set_floatx("float32")
     assert fx_backend.floatx() == "float32"
+
+
+@pytest.fixture
+def host_reads(monkeypatch) -> list:
+    """A list that gets one entry per conversion of an array-api-strict array to a Python
+    scalar (``float``, ``int``, ``bool``, ``index``): each is a device-to-host read."""
+    xps = pytest.importorskip("array_api_strict")
+    reads: list = []
+    array_type = type(xps.asarray(0.0))
+    for method in ("__float__", "__int__", "__bool__", "__index__"):
+        original = getattr(array_type, method)
+
+        def counted(self, _original=original):
+            reads.append(1)
+            return _original(self)
+
+        monkeypatch.setattr(array_type, method, counted)
+    return reads

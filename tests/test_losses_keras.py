@@ -427,7 +427,7 @@ def test_focal_losses_are_finite_at_certain_predictions(case):
         (lambda: BinaryFocalCrossentropy(alpha=1.5), ValueError, r"alpha must be in \[0, 1\]"),
         (lambda: BinaryFocalCrossentropy(apply_class_balancing=1), TypeError, "True or False"),
         (lambda: CategoricalFocalCrossentropy(alpha=[]), ValueError, "non-empty list"),
-        (lambda: CategoricalFocalCrossentropy(alpha=[0.5, -1.0]), ValueError, "alpha must be finite"),
+        (lambda: CategoricalFocalCrossentropy(alpha=[0.5, -1.0]), ValueError, "alpha must be a finite number >= 0"),
         (lambda: CategoricalFocalCrossentropy(gamma="2"), TypeError, "gamma must be a number"),
     ],
 )

@@ -41,8 +41,8 @@ class ReLU(ActivationFunction):
         >>> import numpy as np
         >>> ReLU(negative_slope=0.5)(np.array([-10.0, -5.0, 0.0, 5.0, 10.0]))
         array([-5. , -2.5,  0. ,  5. , 10. ])
-        >>> ReLU(threshold=5.0)(np.array([-10.0, -5.0, 0.0, 5.0, 10.0]))
-        array([ 0.,  0.,  0.,  0., 10.])
+        >>> ReLU(threshold=5.0)(np.array([-10.0, -5.0, 0.0, 5.0, 10.0]))   # as Keras's docstring
+        array([-0., -0.,  0.,  0., 10.])
     """
 
     name = "relu"

@@ -21,11 +21,12 @@ __all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCr
 # -- shared pieces ------------------------------------------------------------------------------
 
 
-def _label_smoothing(value) -> float:
+def _unit(value, what: str) -> float:
+    """``value`` as a float in ``[0, 1]`` (label smoothing, a focal ``alpha``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"label_smoothing must be a number in [0, 1], got {value!r}")
+        raise TypeError(f"{what} must be a number in [0, 1], got {value!r}")
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"label_smoothing must be in [0, 1], got {value!r}")
+        raise ValueError(f"{what} must be in [0, 1], got {value!r}")
     return float(value)
 
 
@@ -98,7 +99,7 @@ class _CrossEntropy(Loss):
                  reduction="sum_over_batch_size", name=None):
         super().__init__(reduction=reduction, name=name)
         self.from_logits = bool(from_logits)
-        self.label_smoothing = _label_smoothing(label_smoothing)
+        self.label_smoothing = _unit(label_smoothing, "label_smoothing")
 
     @abstractmethod
     def dlogits(self, xp, y, P):

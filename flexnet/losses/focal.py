@@ -16,30 +16,23 @@ from flexnet.losses.crossentropy import (
     _check_targets_in_unit_interval,
     _clip,
     _inside,
-    _label_smoothing,
     _refuse_integer_labels,
     _rescaled,
     _smooth_binary,
     _smooth_categorical,
     _through_rescaling,
+    _unit,
 )
 
 __all__ = ["BinaryFocalCrossentropy", "CategoricalFocalCrossentropy"]
 
 
-def _gamma(value) -> float:
+def _non_negative(value, what: str) -> float:
+    """``value`` as a finite float ``>= 0`` (``gamma``, each class's ``alpha``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"gamma must be a number >= 0, got {value!r}")
+        raise TypeError(f"{what} must be a number >= 0, got {value!r}")
     if not (math.isfinite(value) and value >= 0.0):
-        raise ValueError(f"gamma must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _unit(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a number in [0, 1], got {value!r}")
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{what} must be in [0, 1], got {value!r}")
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -65,9 +58,9 @@ class _Focal(Loss):
                  reduction, name):
         super().__init__(reduction=reduction, name=name)
         self.alpha = alpha
-        self.gamma = _gamma(gamma)
+        self.gamma = _non_negative(gamma, "gamma")
         self.from_logits = bool(from_logits)
-        self.label_smoothing = _label_smoothing(label_smoothing)
+        self.label_smoothing = _unit(label_smoothing, "label_smoothing")
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma,
@@ -178,11 +171,11 @@ class CategoricalFocalCrossentropy(_Focal):
     def __init__(self, alpha=0.25, gamma: float = 2.0, from_logits: bool = False,
                  label_smoothing: float = 0.0, reduction="sum_over_batch_size", name=None):
         if isinstance(alpha, (list, tuple)):
-            alpha = [_positive(a) for a in alpha]
+            alpha = [_non_negative(a, "alpha") for a in alpha]
             if not alpha:
                 raise ValueError("alpha must be a number or a non-empty list of numbers, got []")
         else:
-            alpha = _positive(alpha)
+            alpha = _non_negative(alpha, "alpha")
         super().__init__(alpha, gamma, from_logits, label_smoothing, reduction, name)
         self._alpha_cache = None  # (key, array): the per-class alpha on the device
 
@@ -219,10 +212,3 @@ class CategoricalFocalCrossentropy(_Focal):
         _refuse_integer_labels(y, output_shape, self.name)
         return super().prepare_targets(xp, y, output_shape, dtype)
 
-
-def _positive(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"alpha must be a number or a list of numbers, got {value!r}")
-    if not (math.isfinite(value) and value >= 0.0):
-        raise ValueError(f"alpha must be finite and >= 0, got {value!r}")
-    return float(value)
