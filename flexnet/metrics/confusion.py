@@ -88,7 +88,7 @@ class ConfusionMetric(_Totals):
                 f"{self.name}: targets of shape {tuple(y.shape)} do not match predictions of "
                 f"shape {tuple(P.shape)}"
             )
-        return xp.astype(y, P.dtype) > 0.5
+        return (y if xp.isdtype(y.dtype, "real floating") else xp.astype(y, P.dtype)) > 0.5
 
     def update(self, xp, y, P, sample_weight=None) -> None:
         """Add a batch's counts (no device synchronisation); arguments as :meth:`Metric.update`,
