@@ -285,6 +285,7 @@ def call_arrays(y_true, y_pred, sample_weight=None):
     ``update_state``): ``y_pred`` as an array (a list becomes NumPy, in :func:`~flexnet.floatx`
     unless it is floating already), ``y_true`` and ``sample_weight`` on its namespace and device
     (floating data in its dtype, integers kept), and a number as weight becomes a 0-d array.
+    A number as target or prediction is one sample, shape ``(1,)``.
 
     Raises:
         TypeError: something that cannot be read as an array.
@@ -293,7 +294,12 @@ def call_arrays(y_true, y_pred, sample_weight=None):
     xp = array_api_compat.array_namespace(P)
     if not xp.isdtype(P.dtype, "real floating"):
         P = xp.astype(P, getattr(xp, floatx()))
-    return xp, _like(y_true, P, "y_true"), P, None if sample_weight is None else _like(
+    y = _like(y_true, P, "y_true")
+    if P.ndim == 0:  # one number: one sample of one output
+        P = xp.reshape(P, (1,))
+    if y.ndim == 0:
+        y = xp.reshape(y, (1,))
+    return xp, y, P, None if sample_weight is None else _like(
         sample_weight, P, "sample_weight", floating=True)
 
 
