@@ -406,13 +406,13 @@ def test_ftrl_and_adamax_match_keras_golden_values(case):
     grads = case.asarray(np.arange(1, 11) / 10.0)
     for opt, golden in runs:
         x = case.asarray(np.ones(10)) + 0.0
-        opt.apply([x], [case.asarray(np.full(10, 0.01))])
+        (x,) = opt.apply([x], [case.asarray(np.full(10, 0.01))])
         for expected in golden:
             np.testing.assert_allclose(case.to_numpy(x), expected, rtol=5e-4, atol=5e-4)
-            opt.apply([x], [grads])
+            (x,) = opt.apply([x], [grads])
     for opt, expected in [(Ftrl(0.5), [0.2218, 1.3954, 2.3651, 2.8814]), (Adamax(0.5), [0.5, 1.5, 2.5, 3.5])]:
         x = case.asarray(np.array([1.0, 2.0, 3.0, 4.0]))
-        opt.apply([x], [case.asarray(np.array([1.0, 6.0, 7.0, 2.0]))])
+        (x,) = opt.apply([x], [case.asarray(np.array([1.0, 6.0, 7.0, 2.0]))])
         np.testing.assert_allclose(case.to_numpy(x), expected, rtol=1e-4, atol=1e-4)
 
 
@@ -420,14 +420,14 @@ def test_adamax_weight_decay_matches_keras_golden_value(case):
     x = case.asarray(np.array([2.0]))
     opt = Adamax(learning_rate=1.0, weight_decay=0.004)
     for _ in range(3):  # keras/src/optimizers/adamax_test.py applies three optimizers to var1
-        opt.apply([x], [case.asarray(np.zeros(1))])
+        (x,) = opt.apply([x], [case.asarray(np.zeros(1))])
     np.testing.assert_allclose(case.to_numpy(x), [1.9760959], rtol=1e-6)
 
 
 def test_ftrl_l1_sets_weights_to_exactly_zero(case):
     x = case.asarray(np.array([1.0, -2.0, 3.0]))
     opt = Ftrl(0.1, l1_regularization_strength=10.0)
-    opt.apply([x], [case.asarray(np.array([0.5, -0.5, 0.1]))])
+    (x,) = opt.apply([x], [case.asarray(np.array([0.5, -0.5, 0.1]))])
     np.testing.assert_array_equal(case.to_numpy(x), [0.0, 0.0, 0.0])
 
 

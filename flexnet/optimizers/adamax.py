@@ -42,14 +42,15 @@ class Adamax(Optimizer):
     def init(self, param):
         return {"m": param * 0.0, "u": param * 0.0}
 
+    def step_constants(self, t):
+        return {"step": 1.0 / (1.0 - self.beta_1**t)}  # the bias correction of m
+
     def update(self, grad, state, param):
         xp = array_api_compat.array_namespace(grad)
-        t = self.iterations + 1
-        b1 = self.beta_1
-        m = state["m"] + (grad - state["m"]) * (1.0 - b1)  # β1 m + (1-β1) g, as torch's lerp
+        m = state["m"] + (grad - state["m"]) * (1.0 - self.beta_1)  # β1 m + (1-β1) g, as torch's lerp
         u = xp.maximum(state["u"] * self.beta_2, xp.abs(grad) + self.epsilon)
         delta = m / u
-        delta *= -self.learning_rate / (1.0 - b1**t)
+        delta *= -self.learning_rate * self.constants["step"]
         return delta, {"m": m, "u": u}
 
     def get_config(self):
