@@ -182,3 +182,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "skipped, by reason")
     for reason, count in Counter(map(_skip_reason, skipped)).most_common():
         terminalreporter.write_line(f"{count:6d}  {reason}")
+
+
+@pytest.fixture
+def host_reads(monkeypatch) -> list:
+    """A list that gets one entry per conversion of an array-api-strict array to a Python
+    scalar (``float``, ``int``, ``bool``, ``index``): each is a device-to-host read."""
+    xps = pytest.importorskip("array_api_strict")
+    reads: list = []
+    array_type = type(xps.asarray(0.0))
+    for method in ("__float__", "__int__", "__bool__", "__index__"):
+        original = getattr(array_type, method)
+
+        def counted(self, _original=original):
+            reads.append(1)
+            return _original(self)
+
+        monkeypatch.setattr(array_type, method, counted)
+    return reads

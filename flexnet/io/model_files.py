@@ -3,7 +3,7 @@ besides the architecture (the compile config and the optimizer's state).
 
 A whole model stores in the archive's metadata the model's config (its layers and how
 they connect, as Keras's ``get_config``), the compile config (optimizer, losses, loss
-weights, metrics), the weight index and the optimizer's iteration count; the arrays
+weights, metrics, weighted metrics), the weight index and the optimizer's iteration count; the arrays
 are the weights and the optimizer's state. Configs name classes; loading looks the
 names up in the registry (and the ``custom_objects`` given) and checks the whole
 config before it builds anything. Nothing is imported or executed by name.
@@ -55,15 +55,16 @@ def compile_config(model) -> dict | None:
     def metric(m, where):
         if isinstance(m, (list, tuple, dict)) and not isinstance(m, metrics.Metric):
             return _map_spec(m, metric, where)
-        return m if isinstance(m, str) else registry.serialize(m)
+        return m if isinstance(m, str) else registry.serialize(metrics.get(m))  # a loss: its mean
 
-    weights = model.loss_weights
+    weights, weighted = model.loss_weights, model._weighted_metric_spec
     return {
         "optimizer": registry.serialize(model.optimizer),
         "loss": _map_spec(model.loss, lambda loss, where: registry.serialize(loss), "loss"),
         "metrics": None if model._metric_spec is None else _map_spec(model._metric_spec, metric,
                                                                     "metrics"),
         "loss_weights": None if weights is None else _map_spec(weights, _plain_number, "loss_weights"),
+        "weighted_metrics": None if weighted is None else _map_spec(weighted, metric, "weighted_metrics"),
     }
 
 
@@ -75,7 +76,7 @@ def deserialize_compile(config, custom_objects=None, where: str = "compile confi
     """
     if not isinstance(config, dict):
         raise ValueError(f"{where} must be a dict, got {short(config)}")
-    check_keys(config, {"optimizer", "loss"}, {"metrics", "loss_weights"}, where)
+    check_keys(config, {"optimizer", "loss"}, {"metrics", "loss_weights", "weighted_metrics"}, where)
 
     def loss(spec, at):
         return registry.deserialize("loss", spec, custom_objects, at)
@@ -99,7 +100,7 @@ def deserialize_compile(config, custom_objects=None, where: str = "compile confi
     if not isinstance(config["loss"], (dict, list)):
         raise ValueError(f"{where}: loss must be a loss config, a list or a dict of them, got "
                          f"{short(config['loss'])}")
-    metric_spec = config.get("metrics")
+    metric_spec, weighted = config.get("metrics"), config.get("weighted_metrics")
     weights = config.get("loss_weights")
     return {
         "optimizer": registry.deserialize("optimizer", config["optimizer"], custom_objects,
@@ -107,6 +108,7 @@ def deserialize_compile(config, custom_objects=None, where: str = "compile confi
         "loss": _map_spec(config["loss"], loss, f"{where}: loss"),
         "metrics": None if metric_spec is None else metric(metric_spec, f"{where}: metrics"),
         "loss_weights": None if weights is None else _map_spec(weights, weight, f"{where}: loss_weights"),
+        "weighted_metrics": None if weighted is None else metric(weighted, f"{where}: weighted_metrics"),
     }
 
 

@@ -80,6 +80,7 @@ class Model(LayerLike, ABC):
         self.input_shape = self.output_shape = None
         self.inputs = self.outputs = None  # the symbolic tensors, once built
         self.optimizer = self.loss = self.loss_weights = self._metric_spec = None
+        self._weighted_metric_spec = None
         self.metrics: list = []
         self.compiled = False
         self.stop_training = False

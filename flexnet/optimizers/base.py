@@ -268,7 +268,6 @@ class Optimizer(ABC):
         ``kernel(optimizer, P, G, state)`` updates ``P`` and the flat state in place instead
         of :meth:`update` (a backend's fused form of the rule: :mod:`flexnet.optimizers.kernels`).
         """
-        xp = self._layout.xp
         if self._rate_now is None:
             self.constants = self.step_constants(self.iterations + 1)
         lr = self.learning_rate

@@ -48,7 +48,7 @@ class Trainer:
 
     # -- compile --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                jit_compile="auto") -> None:
+                weighted_metrics=None, jit_compile="auto") -> None:
         """Choose the optimizer, loss and metrics for training.
 
         Args:
@@ -58,19 +58,23 @@ class Trainer:
                 :class:`~flexnet.losses.Loss`; for several outputs, one loss for all,
                 a list (one per output) or a dict keyed by output name.
             metrics: names or :class:`~flexnet.metrics.Metric` objects (``"accuracy"``
-                is chosen from the loss); for several outputs a list applies to each
-                output and a dict keys lists by output name.
+                is chosen from the loss; a loss or its name gives that loss's mean); for
+                several outputs a list applies to each output and a dict keys lists by
+                output name. They ignore sample and class weights, as in Keras 3.
             loss_weights: for several outputs, a list or dict of factors: the total
                 loss is ``Σ_k w_k L_k``.
-            jit_compile: ``"auto"`` (default) runs the backend's compiled training step
-                where it has one (``jax.jit`` on the jax backend); ``False`` always runs
-                the generic step, the reference the compiled ones are tested against.
+            weighted_metrics: as ``metrics``, but weighted by the sample and class
+                weights; logged as ``weighted_<name>`` where a metric has that name.
+            jit_compile: ``"auto"`` (default) runs the backend's compiled or fused training
+                step where it has one (``jax.jit`` on JAX, the fused step on NumPy); ``False``
+                always runs the generic step, the reference the others are tested against.
         """
-        spec = CompileSpec(optimizer, loss, metrics, loss_weights, jit_compile)
+        spec = CompileSpec(optimizer, loss, metrics, loss_weights, weighted_metrics, jit_compile)
         model = self.model
         self.spec, self._parts = spec, None
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
         model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
+        model._weighted_metric_spec = spec.weighted_metrics
         if model.built:
             self.setup()
 
@@ -216,7 +220,7 @@ class Trainer:
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
                 outputs it reads the first output's targets.
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
-                ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
+                ``Σ w_i ℓ_i / n`` (Keras's rule) and ``weighted_metrics`` are weighted means.
             initial_epoch: epoch to start from (to resume a run).
 
         Returns:
@@ -292,7 +296,7 @@ class Trainer:
         if self.spec is None or not self.model.built:
             return []
         loss, metrics, _ = self.setup()
-        return loss.names() + metrics.names()
+        return loss.names() + list(metrics.names)
 
     def predict(self, x, batch_size: int | None = None, verbose: int | str = 0):
         """The network's outputs for ``x``, in inference mode.
