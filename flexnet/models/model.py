@@ -11,6 +11,7 @@ chain, :class:`~flexnet.models.Functional` any graph. Training lives in
 from __future__ import annotations
 
 import functools
+import itertools
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -230,18 +231,17 @@ class Model(ABC):
         return [w for layer in self._flat_layers() for w in layer.get_weights()]
 
     def set_weights(self, weights) -> None:
-        """Set all weights from arrays in :meth:`get_weights` order (copied, shapes checked)."""
+        """Set all weights from arrays in :meth:`get_weights` order (copied). Every array is
+        checked (count, shape, real numbers) before any weight changes."""
         self._require_built("set_weights()")
-        weights = list(weights)
-        layers = self._flat_layers()
-        expected = sum(len(layer.weights) for layer in layers)
-        if len(weights) != expected:
-            raise ValueError(f"model {self.name!r} has {expected} weights, got {len(weights)}")
-        start = 0
-        for layer in layers:
-            count = len(layer.weights)
-            layer.set_weights(weights[start : start + count])
-            start += count
+        weights, layers = list(weights), self._flat_layers()
+        counts = [len(layer.weights) for layer in layers]
+        if len(weights) != sum(counts):
+            raise ValueError(f"model {self.name!r} has {sum(counts)} weights, got {len(weights)}")
+        starts = itertools.accumulate([0, *counts])
+        checked = [layer._checked_weights(weights[a : a + n]) for layer, a, n in zip(layers, starts, counts)]
+        for layer, hosts in zip(layers, checked):
+            layer._assign_weights(hosts)
 
     def save_weights(self, filepath) -> None:
         """Write the weights to one file, atomically (see :mod:`flexnet.saving`)."""
