@@ -11,8 +11,8 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_array", "as_host_array", "is_array", "is_device_array", "to_device", "to_device_like",
-           "to_numpy"]
+__all__ = ["as_array", "as_host_array", "is_array", "is_device_array", "namespace_of", "to_device",
+           "to_device_like", "to_numpy"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -66,6 +66,8 @@ def to_device(xp, device, host, dtype: str | None = None):
     host = np.asarray(host, dtype=None if dtype is None else np.dtype(dtype))
     if xp is None or array_api_compat.is_numpy_namespace(xp):
         return host
+    if not host.flags.c_contiguous:  # torch refuses negative strides: copy into C order first
+        host = np.array(host, order="C")
     return xp.asarray(host, device=device)
 
 
@@ -112,3 +114,11 @@ def as_array(value, what: str):
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be an array, got {type(value).__name__}: {exc}") from None
+
+
+def namespace_of(value):
+    """``(xp, array)``: the namespace that flows with ``value``, an array of any library;
+    lists and scalars are read as NumPy arrays."""
+    if not array_api_compat.is_array_api_obj(value):
+        value = np.asarray(value)
+    return array_api_compat.array_namespace(value), value

@@ -12,6 +12,7 @@ import array_api_compat
 
 from flexnet.backend import dtype_name
 from flexnet.registry import Kind
+from flexnet.transfer import namespace_of
 
 __all__ = ["EPSILON", "LOSSES", "REDUCTIONS", "Loss"]
 
@@ -98,8 +99,24 @@ class Loss(ABC):
         return G * xp.reshape(w, (P.shape[0],) + (1,) * (P.ndim - 1))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss of a batch, e.g. ``fx.losses.get("mse")(y, p)``."""
-        xp = array_api_compat.array_namespace(y_true, y_pred)
+        """The reduced loss of a batch, e.g. ``fx.losses.get("mse")(y, p)``.
+
+        ``y_pred`` is a float array with a batch axis, shape ``(n, ...)`` (``(n,)`` is read
+        as ``(n, 1)``, one output per sample); ``y_true`` and
+        ``sample_weight`` are arrays of the same library (lists and NumPy scalars are read
+        as NumPy arrays).
+        """
+        xp, y_pred = namespace_of(y_pred)
+        y_true = namespace_of(y_true)[1]
+        if sample_weight is not None:
+            sample_weight = namespace_of(sample_weight)[1]
+        if y_pred.ndim == 0 or not xp.isdtype(y_pred.dtype, "real floating"):
+            raise ValueError(f"y_pred must be a float array with a batch axis, shape (n, ...), got shape "
+                             f"{tuple(y_pred.shape)} of dtype {y_pred.dtype}")
+        xp = array_api_compat.array_namespace(y_true, y_pred, *(() if sample_weight is None
+                                                                else (sample_weight,)))
+        if y_pred.ndim == 1:  # one output per sample
+            y_pred = xp.reshape(y_pred, (y_pred.shape[0], 1))
         y = self.prepare_targets(xp, y_true, y_pred.shape, dtype_name(y_pred.dtype))
         return self.value(xp, y, y_pred, sample_weight)
 
@@ -124,7 +141,8 @@ class Loss(ABC):
             )
         return y
 
-    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None):
+    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None,
+                             num_classes: int | None = None):
         """Per-sample weights ``w_i = class_weight[class of y_i]`` for ``fit(class_weight=...)``.
 
         The class of a sample is read from the prepared targets as Keras does: the
@@ -140,15 +158,21 @@ class Loss(ABC):
                 non-negative weights.
             dtype: dtype name of the weights (the model's, e.g. ``"float32"``);
                 defaults to ``y``'s dtype when it is floating, else ``"float32"``.
+            num_classes: the output's classes ``C`` (2 for a single unit), when known:
+                every key must then be one of ``0..C-1``.
 
         Returns:
             ``w``, shape ``(n,)``, on ``y``'s device.
 
         Raises:
             TypeError: ``class_weight`` is not a dict of integer keys and numbers.
-            ValueError: a weight is negative or not finite.
+            ValueError: a weight is negative or not finite, or a key is not a class.
         """
         table = _check_class_weight(class_weight)
+        unknown = sorted(k for k in table if num_classes is not None and not 0 <= k < num_classes)
+        if unknown:
+            raise ValueError(f"class_weight has keys {unknown} that are not classes of the output; its "
+                             f"classes are 0..{num_classes - 1}")
         if dtype is None:
             floating = xp.isdtype(y.dtype, "real floating")
             dtype = dtype_name(y.dtype) if floating else "float32"

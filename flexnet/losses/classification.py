@@ -157,6 +157,17 @@ class _CrossEntropy(Loss):
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
+def _check_probabilities(xp, y, name: str) -> None:
+    """Cross-entropy targets are probabilities: finite, in ``[0, 1]`` (one read of each bound)."""
+    if not array_api_compat.size(y):
+        return
+    lo, hi = float(xp.min(y)), float(xp.max(y))
+    if lo != lo or hi != hi:
+        raise ValueError(f"{name} needs targets in [0, 1], got NaN")
+    if not (0.0 <= lo and hi <= 1.0):
+        raise ValueError(f"{name} needs targets in [0, 1], got values in [{lo}, {hi}]")
+
+
 def _clip(xp, P):
     return xp.clip(P, EPSILON, 1.0 - EPSILON)
 
@@ -206,11 +217,7 @@ class BinaryCrossentropy(_CrossEntropy):
 
     def prepare_targets(self, xp, y, output_shape, dtype):
         y = super().prepare_targets(xp, y, output_shape, dtype)
-        if y.shape[0] and (float(xp.min(y)) < 0.0 or float(xp.max(y)) > 1.0):
-            raise ValueError(
-                f"binary_crossentropy needs targets in [0, 1], got values in "
-                f"[{float(xp.min(y))}, {float(xp.max(y))}]"
-            )
+        _check_probabilities(xp, y, "binary_crossentropy")
         return y
 
 
@@ -243,7 +250,9 @@ class CategoricalCrossentropy(_CrossEntropy):
                 f"got shape {tuple(y.shape)}; for integer class labels use "
                 "sparse_categorical_crossentropy"
             )
-        return super().prepare_targets(xp, y, output_shape, dtype)
+        y = super().prepare_targets(xp, y, output_shape, dtype)
+        _check_probabilities(xp, y, "categorical_crossentropy")
+        return y
 
 
 @LOSSES.register("sparse_categorical_crossentropy")
@@ -293,13 +302,13 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
                 )
         elif not xp.isdtype(y.dtype, "integral"):
             raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
-        y = xp.astype(y, default_index_dtype(xp, array_api_compat.device(y)))
         C = output_shape[-1]
-        if y.shape[0]:
-            lo, hi = int(xp.min(y)), int(xp.max(y))
+        if y.shape[0]:  # before the cast to the index dtype, which would wrap labels like 1e20
+            show = float if xp.isdtype(y.dtype, "real floating") else int
+            lo, hi = show(xp.min(y)), show(xp.max(y))
             if lo < 0 or hi >= C:
                 raise ValueError(
                     f"class labels must be in [0, {C - 1}] for an output of {C} units, "
                     f"got labels in [{lo}, {hi}]"
                 )
-        return y
+        return xp.astype(y, default_index_dtype(xp, array_api_compat.device(y)))

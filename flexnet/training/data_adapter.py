@@ -10,6 +10,7 @@ result and cuts it into mini-batches.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import array_api_compat
@@ -17,7 +18,8 @@ import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import data
-from flexnet.transfer import as_array, is_array, is_device_array
+from flexnet.backend import dtype_name
+from flexnet.transfer import as_array, is_array, is_device_array, namespace_of
 
 __all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
 
@@ -88,20 +90,31 @@ class DataAdapter:
         host = np.asarray(a)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-        return b.from_numpy(host, dtype), True
+        with np.errstate(over="ignore"):  # a value too large for the dtype: check_finite says so
+            return b.from_numpy(host, dtype), True
 
-    def check_finite(self, X, what: str) -> None:
-        """Raise ValueError if a float array holds NaN or infinity."""
+    def check_finite(self, X, what: str, source=None) -> None:
+        """Raise ValueError if a float array holds NaN or infinity.
+
+        ``source`` is the data ``X`` was cast from: when it is finite, the message says
+        that its values overflow ``X``'s dtype.
+        """
         xp = self.model.backend.xp
         if not xp.isdtype(X.dtype, "real floating"):
             return
         # NaN and ±inf survive a sum, so a finite sum proves every entry finite in one
         # read-only pass; only an infinite sum (or an overflow) needs the exact check,
         # whose boolean temporary is as large as the data.
-        if bool(xp.isfinite(xp.sum(X))):
+        if bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X))):
             return
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError(f"{what} contains NaN or infinity")
+        if source is not None and source is not X:
+            source_xp, source = namespace_of(source)
+            if bool(source_xp.all(source_xp.isfinite(source))):
+                big, name = float(source_xp.max(source_xp.abs(source))), dtype_name(X.dtype)
+                raise ValueError(f"{what} holds values up to {big:.4g}, beyond the range of {name} "
+                                 f"(±{float(xp.finfo(X.dtype).max):.4g}): scale the data, or build the "
+                                 "model with dtype='float64'")
+        raise ValueError(f"{what} contains NaN or infinity")
 
     @staticmethod
     def per_io(value, names: list[str], what: str) -> list:
@@ -135,10 +148,11 @@ class DataAdapter:
             raise ValueError(f"{what} is required, got None")
         names = model.input_names if model.built else ["input"]  # unbuilt: a Sequential, one input
         parts = self.per_io(x, names, "input")
-        Xs, host = [], []
+        Xs, host, sources = [], [], []
         for part in parts:
             label = what if len(parts) == 1 else f"{what}[{names[len(Xs)]!r}]"
-            X, was_host = self.to_backend(as_array(part, label), label, model.dtype)
+            sources.append(as_array(part, label))
+            X, was_host = self.to_backend(sources[-1], label, model.dtype)
             if X.ndim < 2:
                 raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
                                  f"{tuple(X.shape)}; for a single feature use x.reshape(-1, 1)")
@@ -156,7 +170,7 @@ class DataAdapter:
             if X.shape[0] != Xs[0].shape[0]:
                 raise ValueError(f"all inputs need the same number of samples, got "
                                  f"{[int(a.shape[0]) for a in Xs]}")
-            self.check_finite(X, label)
+            self.check_finite(X, label, sources[k])
         return Xs, all(host)
 
     def targets(self, y, n: int, heads, what: str = "y") -> list:
@@ -182,12 +196,13 @@ class DataAdapter:
             host = np.asarray(y)
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-            host = loss.prepare_targets(host_xp, host, output_shape, dtype)
+            with np.errstate(over="ignore"):  # a value too large for the dtype: check_finite says so
+                host = loss.prepare_targets(host_xp, host, output_shape, dtype)
             integral = np.issubdtype(host.dtype, np.integer)
             Y = b.from_numpy(host, b.index_dtype if integral else None)
         if Y.shape[0] != n:
             raise ValueError(f"x has {n} samples but {what} has {Y.shape[0]}; they must match")
-        self.check_finite(Y, what)
+        self.check_finite(Y, what, y)
         return Y
 
     def sample_weight(self, sample_weight, n: int, what: str = "sample_weight"):
@@ -208,8 +223,9 @@ class DataAdapter:
         W = self.sample_weight(sample_weight, n)
         if class_weight is None:
             return W
+        classes = max(2, math.prod(self.model.output_shapes[0][1:]))  # one unit: classes 0 and 1
         C = heads[0].loss.class_sample_weights(self.model.backend.xp, Ys[0], class_weight,
-                                               self.model.dtype)
+                                               self.model.dtype, classes)
         return C if W is None else W * C
 
     # -- whole calls --------------------------------------------------------------------------

@@ -55,11 +55,11 @@ class Trainer:
         """
         spec = CompileSpec(optimizer, loss, metrics, loss_weights)
         model = self.model
-        self.spec, self._parts = spec, None
+        parts = self._make_parts(spec) if model.built else None  # checks it all: nothing changes on error
+        self.spec, self._parts = spec, parts
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
-        model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
-        if model.built:
-            self.setup()
+        model._metric_spec, model.compiled = spec.metrics, True
+        model.metrics = [] if parts is None else parts[1].metrics
 
     def reset(self) -> None:
         """Forget the compiled parts (the model's layers changed); made again when needed."""
@@ -68,12 +68,15 @@ class Trainer:
     def setup(self):
         """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model."""
         if self._parts is None:
-            model = self.model
-            loss = CompiledLoss(self.spec, model)
-            metrics = CompiledMetrics(self.spec, loss, model)
-            self._parts = (loss, metrics, TrainStep(model, loss, metrics, self.spec.optimizer))
-            model.metrics = metrics.metrics
+            self._parts = self._make_parts(self.spec)
+            self.model.metrics = self._parts[1].metrics
         return self._parts
+
+    def _make_parts(self, spec: CompileSpec):
+        model = self.model
+        loss = CompiledLoss(spec, model)
+        metrics = CompiledMetrics(spec, loss, model)
+        return loss, metrics, TrainStep(model, loss, metrics, spec.optimizer)
 
     def _heads(self):
         return self.setup()[0].heads
@@ -178,7 +181,7 @@ class Trainer:
             batch_size: samples per step (default 32).
             epochs: index of the last epoch (training runs from ``initial_epoch``).
             verbose: 0 silent, 1 progress bar per epoch, 2 one line per epoch.
-            callbacks: list of :class:`~flexnet.callbacks.Callback`.
+            callbacks: a list of :class:`~flexnet.callbacks.Callback` (or one).
             validation_split: fraction of the data, taken from the end, held out for validation.
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
                 overrides ``validation_split``.
@@ -186,7 +189,8 @@ class Trainer:
             class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
                 class's weight (classes not listed weigh 1). For one-hot targets the class
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
-                outputs it reads the first output's targets.
+                outputs it reads the first output's targets. A key that is not a class of
+                that output (``0..C-1``; 0 and 1 for one unit) is an error.
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
                 ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
             initial_epoch: epoch to start from (to resume a run).
@@ -198,10 +202,10 @@ class Trainer:
         """
         self._require_compiled("fit()")
         batch_size = _batch_size(batch_size)
-        for label, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{label} must be an int >= 0, got {value!r}")
+        epochs, initial_epoch = data.check_count(epochs, "epochs"), data.check_count(initial_epoch,
+                                                                                    "initial_epoch")
         callbacks_module.check_verbose(verbose)
+        callbacks = callbacks_module.as_callback_list(callbacks)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
                                            validation_split, validation_data)
         model = self.model
@@ -210,7 +214,7 @@ class Trainer:
         params = {"epochs": epochs, "steps": train.num_batches(batch_size), "samples": train.n,
                   "verbose": verbose}
         # the progress bar after the user's callbacks, so it shows the keys they add
-        cbs = callbacks_module.CallbackList([*(callbacks or []), *extra, history], model, params)
+        cbs = callbacks_module.CallbackList([*callbacks, *extra, history], model, params)
         model.stop_training = False
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -281,11 +285,15 @@ class Trainer:
         return self.join([self.model.graph.forward(inputs.Xs, training)], inputs.was_host)
 
     def join(self, outputs: list, was_host: bool):
-        """Join per-batch outputs; NumPy if the inputs were; one array per output."""
+        """Join per-batch outputs into new arrays (never views of the inputs); NumPy if the
+        inputs were; one array per output."""
         backend = self.model.backend
         joined = []
         for k in range(len(outputs[0])):
             parts = [batch[k] for batch in outputs]
-            P = parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)
-            joined.append(backend.to_numpy(P, copy=False) if was_host else P)
+            if len(parts) > 1:
+                P = backend.xp.concat(parts, axis=0)
+            else:  # one batch: the output may be a view of the input (a Flatten or Dropout model)
+                P = parts[0] if was_host else backend.xp.asarray(parts[0], copy=True)
+            joined.append(backend.to_numpy(P, copy=len(parts) == 1) if was_host else P)
         return joined[0] if len(joined) == 1 else joined
