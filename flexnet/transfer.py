@@ -66,8 +66,8 @@ def to_device(xp, device, host, dtype: str | None = None):
     host = np.asarray(host, dtype=None if dtype is None else np.dtype(dtype))
     if xp is None or array_api_compat.is_numpy_namespace(xp):
         return host
-    if not host.flags.c_contiguous:  # torch refuses negative strides: copy into C order first
-        host = np.array(host, order="C")
+    if not host.flags.c_contiguous or any(step < 0 for step in host.strides):
+        host = np.array(host, order="C")  # torch refuses negative strides (even on an axis of 1)
     return xp.asarray(host, device=device)
 
 
@@ -116,9 +116,16 @@ def as_array(value, what: str):
         raise TypeError(f"{what} must be an array, got {type(value).__name__}: {exc}") from None
 
 
-def namespace_of(value):
+def namespace_of(value, what: str = "the data"):
     """``(xp, array)``: the namespace that flows with ``value``, an array of any library;
-    lists and scalars are read as NumPy arrays."""
+    lists and scalars are read as NumPy arrays.
+
+    Raises:
+        TypeError: ``value`` cannot be read as an array (None, a dict, a ragged list), naming
+            ``what``.
+    """
     if not array_api_compat.is_array_api_obj(value):
-        value = np.asarray(value)
+        value = as_array(value, what)
+        if not is_array(value):
+            raise TypeError(f"{what} must be an array, got {type(value).__name__}")
     return array_api_compat.array_namespace(value), value

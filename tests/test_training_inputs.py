@@ -220,7 +220,7 @@ def test_strided_and_reversed_numpy_arrays_work_on_every_backend(case, view):
 def test_numpy_scalars_are_read_as_arrays_by_losses():
     mse = fx.losses.get("mse")
     assert float(mse([np.float32(1.0), np.float32(2.0)], np.array([1.5, 2.5], "float32"))) == 0.25
-    with pytest.raises(ValueError, match=r"y_pred must be a float array with a batch axis.*shape \(\)"):
+    with pytest.raises(ValueError, match=r"y_pred must be a float array of n >= 1 samples.*shape \(\)"):
         mse(np.float32(3.0), np.float32(2.0))
 
 

@@ -309,7 +309,7 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
                [0., 0., 1.],
                [0., 1., 0.]], dtype=float32)
     """
-    xp, y = namespace_of(y)
+    xp, y = namespace_of(y, "class labels")
     device = array_api_compat.device(y)
     if y.ndim >= 2 and y.shape[-1] == 1:
         y = xp.reshape(y, tuple(y.shape[:-1]))
@@ -322,7 +322,7 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
     ):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if xp.isdtype(y.dtype, "real floating"):
-        if bool(xp.any(y != xp.round(y))):
+        if bool(xp.any(y != xp.round(y))) or not bool(xp.all(xp.isfinite(y))):
             raise ValueError("class labels must be integers, got non-integer values")
     if array_api_compat.size(y) == 0:
         low = high = 0
@@ -332,6 +332,8 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
         raise ValueError(f"class labels must be non-negative, got {low}")
     if num_classes is None:
         num_classes = high + 1
+        if array_api_compat.size(y) * num_classes > 2**31:  # a typo, not a class: say so, allocate nothing
+            raise ValueError(f"class label {high} would make {num_classes} classes; pass num_classes")
     elif high >= num_classes:
         raise ValueError(f"class label {high} is out of range for num_classes={num_classes}")
     name = dtype_name(dtype)

@@ -58,7 +58,7 @@ class StandardScaler:
     @staticmethod
     def _float_input(X, what: str):
         """``(xp, X as a float array (n, d))`` without copying float inputs."""
-        xp, X = namespace_of(X)
+        xp, X = namespace_of(X, "X")
         if X.ndim != 2:
             raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
         if not xp.isdtype(X.dtype, "real floating"):

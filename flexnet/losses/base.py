@@ -106,18 +106,24 @@ class Loss(ABC):
         ``sample_weight`` are arrays of the same library (lists and NumPy scalars are read
         as NumPy arrays).
         """
-        xp, y_pred = namespace_of(y_pred)
-        y_true = namespace_of(y_true)[1]
+        xp, y_pred = namespace_of(y_pred, "y_pred")
+        y_true = namespace_of(y_true, "y_true")[1]
         if sample_weight is not None:
-            sample_weight = namespace_of(sample_weight)[1]
-        if y_pred.ndim == 0 or not xp.isdtype(y_pred.dtype, "real floating"):
-            raise ValueError(f"y_pred must be a float array with a batch axis, shape (n, ...), got shape "
-                             f"{tuple(y_pred.shape)} of dtype {y_pred.dtype}")
+            sample_weight = namespace_of(sample_weight, "sample_weight")[1]
+        if y_pred.ndim == 0 or not y_pred.shape[0] or not xp.isdtype(y_pred.dtype, "real floating"):
+            raise ValueError(f"y_pred must be a float array of n >= 1 samples, shape (n, ...), got "
+                             f"shape {tuple(y_pred.shape)} of dtype {y_pred.dtype}")
         xp = array_api_compat.array_namespace(y_true, y_pred, *(() if sample_weight is None
                                                                 else (sample_weight,)))
+        for name, a in (("y_true", y_true), ("sample_weight", sample_weight)):
+            if a is not None and not xp.isdtype(a.dtype, ("bool", "integral", "real floating")):
+                raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
         if y_pred.ndim == 1:  # one output per sample
             y_pred = xp.reshape(y_pred, (y_pred.shape[0], 1))
         y = self.prepare_targets(xp, y_true, y_pred.shape, dtype_name(y_pred.dtype))
+        if y.ndim == 0 or y.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"y_true has shape {tuple(y_true.shape)} but y_pred has {y_pred.shape[0]} "
+                             "samples; they must match")
         return self.value(xp, y, y_pred, sample_weight)
 
     def logits_loss(self, activation) -> Loss | None:

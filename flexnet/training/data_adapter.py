@@ -189,15 +189,22 @@ class DataAdapter:
         if y is None:
             raise ValueError(f"{what} is required for training and evaluation, got None")
         b, dtype = self.model.backend, self.model.dtype
+
+        def prepare(xp, Y):
+            try:
+                return loss.prepare_targets(xp, Y, output_shape, dtype)
+            except ValueError as exc:  # the loss's message, said about this argument
+                raise ValueError(f"{what}: {exc}") from None
+
         if is_device_array(y):
             Y, _ = self.to_backend(y, what, None)
-            Y = loss.prepare_targets(b.xp, Y, output_shape, dtype)
+            Y = prepare(b.xp, Y)
         else:
             host = np.asarray(y)
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
             with np.errstate(over="ignore"):  # a value too large for the dtype: check_finite says so
-                host = loss.prepare_targets(host_xp, host, output_shape, dtype)
+                host = prepare(host_xp, host)
             integral = np.issubdtype(host.dtype, np.integer)
             Y = b.from_numpy(host, b.index_dtype if integral else None)
         if Y.shape[0] != n:
