@@ -196,6 +196,18 @@ def test_numpy_integers_and_floats_are_taken_for_counts_and_fractions():
         model.predict(X, batch_size=True)
 
 
+def test_numpy_scalars_where_arrays_belong_are_shape_errors_not_foreign_arrays(case):
+    model = case.model([Dense(1, input_dim=3)])
+    model.compile(optimizer="sgd", loss="mse", loss_weights=[np.float32(0.5)])
+    for call, match in [(lambda: model.predict(np.float32(3.0)), "x must have a batch axis"),
+                        (lambda: model.evaluate(X, np.float32(3.0)), r"y: targets of shape \(\)"),
+                        (lambda: model.fit(X, Y, sample_weight=np.float64(2.0), verbose=0),
+                         r"sample_weight must have shape \(20,\)")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert model.evaluate(X[:1], [np.float32(1.0)]) >= 0.0  # a list of NumPy scalars is an array
+
+
 def test_a_single_callback_is_taken_as_keras_does():
     model = _trained()
     seen = []

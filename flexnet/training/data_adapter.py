@@ -127,7 +127,8 @@ class DataAdapter:
                                  f"{what} names are {names}")
             return [value[n] for n in names]
         if len(names) == 1:
-            if isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0]):
+            if (isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0])
+                    and value[0].ndim > 0):  # [np.float32(1.0)] is one sample, not a list of arrays
                 return [value[0]]
             return [value]
         if not isinstance(value, (list, tuple)) or len(value) != len(names):
