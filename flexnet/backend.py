@@ -33,6 +33,7 @@ NAMESPACES = {
     "numpy": "array_api_compat.numpy",
     "cupy": "array_api_compat.cupy",
     "torch": "array_api_compat.torch",
+    "jax": "jax.numpy",
     "array_api_strict": "array_api_strict",
 }
 

@@ -89,24 +89,16 @@ def check_model_gradients(model, x, y, *, eps: float = 1e-6) -> float:
     _, grads = model.compute_gradients(x, y, training=False)
     b = model.backend
     analytic = [b.to_numpy(g) for g in grads]
-    weights = model.trainable_weights
+    entries = [(layer, key) for layer in model._flat_layers() if layer.trainable for key in layer.params]
     worst = 0.0
-    for i, w in enumerate(weights):
-        owner, key = _locate(model, w)
+    for (owner, key), expected in zip(entries, analytic):
+        w = b.to_numpy(owner.params[key])
 
         def loss_at(w_host, owner=owner, key=key):
             owner.params[key] = b.from_numpy(w_host, model.dtype)
             return float(model.compute_gradients(x, y, training=False)[0])
 
-        numeric = numerical_gradient(loss_at, b.to_numpy(w), eps)
-        owner.params[key] = w
-        worst = max(worst, relative_error(analytic[i], numeric))
+        numeric = numerical_gradient(loss_at, w, eps)
+        owner.params[key] = b.from_numpy(w, model.dtype)
+        worst = max(worst, relative_error(expected, numeric))
     return worst
-
-
-def _locate(model, weight):
-    for layer in model._flat_layers():
-        for key, value in layer.params.items():
-            if value is weight:
-                return layer, key
-    raise ValueError("weight not found in the model")

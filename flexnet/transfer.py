@@ -12,7 +12,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = ["as_array", "as_host_array", "is_array", "is_device_array", "namespace_of", "to_device",
-           "to_device_like", "to_numpy"]
+           "to_device_like", "to_numpy", "writable"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -28,10 +28,12 @@ def _library(x) -> str:
         return "cupy"
     if array_api_compat.is_torch_array(x):
         return "torch"
+    if array_api_compat.is_jax_array(x):
+        return "jax"
     return "dlpack"
 
 
-_TO_NUMPY = {"cupy": _cupy_to_numpy, "torch": _torch_to_numpy, "dlpack": np.from_dlpack}
+_TO_NUMPY = {"cupy": _cupy_to_numpy, "torch": _torch_to_numpy, "jax": np.asarray, "dlpack": np.from_dlpack}
 
 
 def is_array(a) -> bool:
@@ -42,6 +44,11 @@ def is_array(a) -> bool:
 def is_device_array(a) -> bool:
     """An Array API array other than a NumPy array (NumPy data is handled on the host)."""
     return not isinstance(a, (np.ndarray, np.generic)) and array_api_compat.is_array_api_obj(a)
+
+
+def writable(a) -> bool:
+    """Whether arrays like ``a`` can be written in place (JAX arrays never change)."""
+    return not array_api_compat.is_jax_array(a)
 
 
 def to_numpy(x, copy: bool = True) -> np.ndarray:

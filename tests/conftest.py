@@ -49,6 +49,19 @@ def _single_threaded_torch() -> None:
 _single_threaded_torch()
 
 
+def _jax_with_float64() -> None:
+    """JAX holds float64 only with x64 enabled; the float64 cases need it. It is a global
+    switch, so the float32 cases run with it too (tests/test_backend.py checks a float32
+    model without it in a fresh process)."""
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+
+
+_jax_with_float64()
+
+
 def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -113,6 +126,8 @@ def _cases() -> list:
     ]
     torch = pytest.mark.skipif(not _has("torch"), reason="torch not installed")
     cases += [pytest.param(Case("torch", "cpu", d), marks=torch) for d in ("float32", "float64")]
+    jax = pytest.mark.skipif(not _has("jax"), reason="jax not installed")
+    cases += [pytest.param(Case("jax", None, d), marks=jax) for d in ("float32", "float64")]
     gpu = pytest.mark.skipif(_gpu_count() == 0, reason="CuPy with a CUDA GPU not available")
     cases += [pytest.param(Case("cupy", None, d), marks=gpu) for d in ("float32", "float64")]
     return cases

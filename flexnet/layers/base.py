@@ -22,7 +22,7 @@ import numpy as np
 from flexnet import constraints, initializers, regularizers
 from flexnet.layers.node import Node, is_symbolic
 from flexnet.registry import Kind
-from flexnet.transfer import as_host_array
+from flexnet.transfer import as_host_array, writable
 
 __all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_shape"]
 
@@ -234,8 +234,12 @@ class Layer(ABC):
     def apply_constraints(self) -> None:
         """Project constrained weights in place (models call it after each optimizer step)."""
         for key, constraint in self.constraints.items():
-            W = self.params[key] if key in self.params else self.buffers[key]
-            W[...] = constraint.project(self.xp, W)
+            store = self.params if key in self.params else self.buffers
+            W = store[key]
+            if writable(W):
+                W[...] = constraint.project(self.xp, W)  # in place: a view of the flat vector stays one
+            else:
+                store[key] = constraint.project(self.xp, W)
 
     def move(self, backend, rng) -> None:
         """Move weights to another backend (``model.to`` calls this). Gradients are dropped."""

@@ -283,6 +283,7 @@ class Model(ABC):
     predict = _delegate("predict")
     train_on_batch = _delegate("train_on_batch")
     compute_gradients = _delegate("compute_gradients")
+    apply_gradients = _delegate("apply_gradients")
 
     # ------------------------------------------------------------------
     # Computing on arrays already on the backend.

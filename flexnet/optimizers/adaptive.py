@@ -41,13 +41,13 @@ class Adagrad(Optimizer):
         return {"accumulator": param * 0.0 + self.initial_accumulator_value}
 
     def update(self, grad, state, param):
-        s = state["accumulator"]  # updated in place
+        s = state["accumulator"]  # in place where arrays can change
         s += grad * grad  # s ← s + g²
         denom = s**0.5
         denom += self.epsilon  # √s + ε
         delta = grad * -self.learning_rate
         delta /= denom
-        return delta, state
+        return delta, {"accumulator": s}
 
     def get_config(self):
         return {
@@ -99,13 +99,15 @@ class RMSprop(Optimizer):
 
     def update(self, grad, state, param):
         rho = self.rho
-        s = state["s"]  # updated in place
+        s = state["s"]  # in place where arrays can change
         s *= rho
         s += (1.0 - rho) * (grad * grad)  # s ← ρ s + (1-ρ) g²
+        new = {"s": s}
         if self.centered:
             a = state["average_gradient"]
             a *= rho
             a += (1.0 - rho) * grad  # a ← ρ a + (1-ρ) g
+            new["average_gradient"] = a
             denom = (s - a * a) ** 0.5
         else:
             denom = s**0.5
@@ -114,10 +116,11 @@ class RMSprop(Optimizer):
             b = state["momentum"]
             b *= self.momentum
             b += grad / denom  # b ← μ b + g / (√s + ε)
-            return b * -self.learning_rate, state
+            new["momentum"] = b
+            return b * -self.learning_rate, new
         delta = grad * -self.learning_rate
         delta /= denom
-        return delta, state
+        return delta, new
 
     def get_config(self):
         return {
@@ -160,7 +163,7 @@ class Adadelta(Optimizer):
 
     def update(self, grad, state, param):
         rho, eps = self.rho, self.epsilon
-        s, u = state["s"], state["u"]  # updated in place
+        s, u = state["s"], state["u"]  # in place where arrays can change
         s *= rho
         s += (1.0 - rho) * (grad * grad)  # s ← ρ s + (1-ρ) g²
         delta = (u + eps) ** 0.5
@@ -169,7 +172,7 @@ class Adadelta(Optimizer):
         u *= rho
         u += (1.0 - rho) * (delta * delta)  # u ← ρ u + (1-ρ) Δ²
         delta *= -self.learning_rate
-        return delta, state
+        return delta, {"s": s, "u": u}
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

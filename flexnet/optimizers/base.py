@@ -1,5 +1,6 @@
-"""The base class of optimizers (the loop over parameters, the step counter, the learning rate,
-clipping and weight decay), the table of their names, and the helpers subclasses share.
+"""The base class of optimizers (the step over all parameters as one flat vector, the step
+counter, the learning rate, clipping and weight decay), the table of their names, and the
+helpers subclasses share.
 """
 
 from __future__ import annotations
@@ -10,11 +11,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import array_api_compat
-import numpy as np
 
 from flexnet import schedules
+from flexnet.optimizers.flat import (
+    FlatLayout,
+    check_saved_state,
+    clip_flat,
+    join_states,
+    tree_leaves,
+    tree_map,
+)
 from flexnet.registry import Kind, get_registered_name
-from flexnet.transfer import to_device_like, to_numpy
+from flexnet.transfer import to_device_like, to_numpy, writable
 
 __all__ = ["OPTIMIZERS", "Optimizer"]
 
@@ -54,42 +62,6 @@ def _check_optional_positive(name: str, value) -> float | None:
 
 
 # ---------------------------------------------------------------------------
-# Optimizer state: nested dicts/lists/tuples of arrays.
-
-
-def _tree_map(fn, tree):
-    """Apply ``fn`` to every array in a state made of dicts, lists and tuples."""
-    if isinstance(tree, dict):
-        return {k: _tree_map(fn, v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_tree_map(fn, v) for v in tree)
-    if tree is None or isinstance(tree, (int, float, str)):
-        return tree
-    return fn(tree)
-
-
-def _tree_layout(tree) -> list:
-    """``(path, shape)`` of every array of a state, to compare two states' structure."""
-    layout = []
-
-    def visit(path, leaf):
-        layout.append((path, tuple(leaf.shape)))
-
-    def walk(path, node):
-        if isinstance(node, dict):
-            for k in sorted(node):
-                walk(f"{path}[{k!r}]", node[k])
-        elif isinstance(node, (list, tuple)):
-            for j, v in enumerate(node):
-                walk(f"{path}[{j}]", v)
-        elif node is not None and not isinstance(node, (int, float, str)):
-            visit(path, node)
-
-    walk("", tree)
-    return layout
-
-
-# ---------------------------------------------------------------------------
 # Learning rates in configs: a number, or a schedule object written as a dict.
 
 
@@ -108,18 +80,27 @@ def _deserialize_rate(rate):
     return schedules.deserialize(rate) if isinstance(rate, dict) else rate
 
 
+
+
 class Optimizer(ABC):
-    """Base class of optimizers: a state per parameter, one update per step.
+    """Base class of optimizers: a state, one update per step.
 
     Subclasses implement two methods:
 
-    * ``init(param) -> state``: the state for one parameter (arrays, e.g. a zero
-      velocity, or ``None``);
-    * ``update(grad, state, param) -> (delta, state)``: the change to add to
-      ``param`` and the new state. ``self.learning_rate`` is the current rate and
+    * ``init(param) -> state``: the state for ``param`` (arrays shaped like it, e.g. a
+      zero velocity, or ``None``);
+    * ``update(grad, state, param) -> (delta, state)``: the change to add to ``param``
+      and the new state. ``self.learning_rate`` is the current rate and
       ``self.iterations`` the number of steps already taken (so this step is
-      ``self.iterations + 1``). ``update`` may modify the state's arrays in place,
-      never ``grad``.
+      ``self.iterations + 1``). Return the new state's arrays: ``update`` may change
+      them in place (``m *= β``) for speed, but on JAX, whose arrays never change in
+      place, only what it returns counts. Never write into ``grad``.
+
+    Every entry of a parameter is updated on its own by such a rule, so the base class
+    calls ``init`` and ``update`` once per step for *all* parameters together, flattened
+    into one vector (``elementwise = True``): a few array operations per step whatever
+    the number of layers. A rule that looks at a parameter as a whole (its shape, its
+    norm) sets ``elementwise = False`` and is called once per parameter.
 
     A complete custom optimizer, SGD with momentum written from scratch::
 
@@ -141,11 +122,11 @@ class Optimizer(ABC):
 
         model.compile(optimizer=Momentum(0.05), loss="mse")
 
-    Each :meth:`apply` first clips the gradients (at most one of ``clipvalue``,
-    ``clipnorm``, ``global_clipnorm``, as Keras), then for each parameter applies
-    the decoupled weight decay ``θ ← θ - α λ θ`` (Keras's ``weight_decay``, the
-    decay of ``torch.optim.AdamW``; not torch's L2 term added to the gradient),
-    then the update. Clipping and decay cost nothing when they are off.
+    Each step first clips the gradients (at most one of ``clipvalue``, ``clipnorm``,
+    ``global_clipnorm``, as Keras), then applies the decoupled weight decay
+    ``θ ← θ - α λ θ`` (Keras's ``weight_decay``, the decay of ``torch.optim.AdamW``;
+    not torch's L2 term added to the gradient), then the update. Clipping and decay
+    cost nothing when they are off, and nothing in a step reads the device.
 
     Args:
         learning_rate: a non-negative number, or a schedule: a callable
@@ -165,6 +146,9 @@ class Optimizer(ABC):
     """
 
     name = "optimizer"
+    #: The rule treats each entry on its own: the base class runs it over all parameters
+    #: as one flat vector. False: once per parameter (e.g. a layer-wise trust ratio).
+    elementwise = True
 
     def __init__(
         self,
@@ -192,21 +176,34 @@ class Optimizer(ABC):
             given = ", ".join(f"{k}={v!r}" for k, v in clips.items() if v is not None)
             raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm can be set, got {given}")
         self.iterations = 0
-        self.state: list | None = None
+        self.constants: dict = {}
+        self._layout: FlatLayout | None = None
+        self._state = None  # the flat state (elementwise), or one state per parameter
+        self._flat_mode = self.elementwise
+        self._rate_now = None  # the rate of the step being traced by a compiled step
 
     # -- the two methods a subclass writes -------------------------------------
     @abstractmethod
     def init(self, param):
-        """The state for one parameter."""
+        """The state for ``param`` (all parameters as one vector, or one parameter)."""
 
     @abstractmethod
     def update(self, grad, state, param):
-        """``(delta, new_state)``: ``param += delta`` is this step's change."""
+        """``(delta, new_state)``: ``param + delta`` is the parameter after this step."""
+
+    def step_constants(self, t: int) -> dict:
+        """Scalars of the rule that depend on the step number ``t = iterations + 1`` only
+        (Adam's bias corrections, Nadam's momentum products), as Python floats computed
+        on the host; ``update`` reads them from ``self.constants``. A compiled step passes
+        them in as arrays, so the rule never needs the step number as a Python int."""
+        return {}
 
     # -- learning rate --------------------------------------------------------
     @property
-    def learning_rate(self) -> float:
+    def learning_rate(self):
         """The rate for the current step (a schedule is evaluated at ``iterations``)."""
+        if self._rate_now is not None:
+            return self._rate_now
         rate = self._learning_rate
         if callable(rate):
             return _check_rate(rate(self.iterations), f"the schedule at step {self.iterations}")
@@ -216,101 +213,110 @@ class Optimizer(ABC):
     def learning_rate(self, value) -> None:
         self._learning_rate = value if callable(value) else _check_rate(value, "learning_rate")
 
-    # -- the loop -------------------------------------------------------------
-    def apply(self, params: list, grads: list) -> None:
-        """One step: update every parameter in place from its gradient.
+    # -- one step -------------------------------------------------------------
+    def apply(self, params: list, grads: list) -> list:
+        """One step: update every parameter from its gradient.
 
         ``params`` and ``grads`` are lists in the same order at every call; the
         state is created on the first call. The gradients are never written to.
+
+        Returns:
+            the parameters after the step: the same arrays, updated in place, on
+            backends whose arrays can change; new arrays on JAX, whose arrays never
+            change (there, keep the returned list, or let the model keep its weights
+            with ``model.apply_gradients(grads)``).
+
+        Raises:
+            ValueError: the lists differ from the ones the state was made for.
         """
-        if len(params) != len(grads):
-            raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
-        if self.state is None:
-            self.state = [self.init(p) for p in params]
-            self._shapes = [tuple(p.shape) for p in params]
-        elif len(self.state) != len(params):
-            raise ValueError(
-                f"this {type(self).__name__} holds state for {len(self.state)} parameters but was "
-                f"given {len(params)}; use one optimizer per model"
-            )
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            if tuple(param.shape) != self._shapes[i]:
-                raise ValueError(
-                    f"this {type(self).__name__} holds state for a parameter of shape "
-                    f"{self._shapes[i]} at position {i} but was given one of shape "
-                    f"{tuple(param.shape)}; use one optimizer per model"
-                )
-            if tuple(grad.shape) != tuple(param.shape):
-                raise ValueError(
-                    f"gradient {i} has shape {tuple(grad.shape)} but its parameter has shape "
-                    f"{tuple(param.shape)}"
-                )
-        if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
-            grads = self.clip_gradients(grads)
-        decay = 1.0 - self.learning_rate * self.weight_decay if self.weight_decay else None
-        if decay is not None:
-            for param in params:
-                param *= decay  # θ ← (1 - α λ) θ, as torch.optim.AdamW
-        self._update_all(params, grads)
-        self.iterations += 1
+        self._check(params, grads)
+        layout = self._layout
+        P = self.step(layout.flatten(params), layout.flatten(grads))
+        if not writable(params[0]):
+            return layout.split(P)
+        for param, new in zip(params, layout.split(P)):
+            param[...] = new
+        return list(params)
 
-    def _update_all(self, params: list, grads: list) -> None:
-        """Update every parameter in place; built-in optimizers may batch small ones."""
-        for i, (param, grad) in enumerate(zip(params, grads)):
-            self._step(i, param, grad)
-
-    def _scratch(self, i: int, like):
-        """A reusable scratch array shaped like parameter ``i`` (for fused NumPy kernels)."""
-        buffers = self.__dict__.setdefault("_scratch_buffers", {})
-        buf = buffers.get(i)
-        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-            buf = buffers[i] = np.empty_like(like)
-        return buf
-
-    def _step(self, i: int, param, grad) -> None:
-        """Update parameter ``i`` in place: ``param += update(...)``. Built-in optimizers may
-        override it with a fused kernel for one backend; the result must be the same."""
-        delta, self.state[i] = self.update(grad, self.state[i], param)
-        param += delta
-
-    def apply_gradients(self, grads_and_vars) -> None:
+    def apply_gradients(self, grads_and_vars) -> list:
         """Keras spelling of :meth:`apply`: ``apply_gradients(zip(grads, weights))``."""
         pairs = list(grads_and_vars)
-        self.apply([v for _, v in pairs], [g for g, _ in pairs])
+        return self.apply([v for _, v in pairs], [g for g, _ in pairs])
 
+    def build(self, params: list) -> None:
+        """Make the state for ``params`` (called by the first step; again only after
+        :meth:`reset`). Decides between one flat state and one state per parameter."""
+        self._layout = FlatLayout(params)
+        self._flat_mode = self.elementwise
+        if self._flat_mode:
+            state = self.init(self._layout.flatten(params))
+            if all(tuple(a.shape) == (self._layout.total,) for a in tree_leaves(state)):
+                self._state = state
+                return
+            self._flat_mode = False  # a state that is not one entry per parameter entry
+        self._state = [self.init(p) for p in params]
+
+    def reset(self) -> None:
+        """Forget the state and the step count (the optimizer starts afresh)."""
+        self._layout, self._state, self.iterations = None, None, 0
+
+    def step(self, P, G):
+        """One step on all parameters as one vector ``P`` with gradient vector ``G`` (in the
+        layout of :meth:`build`); returns the new ``P`` — the same array, updated in place,
+        on namespaces whose arrays can change. Advances :attr:`iterations`."""
+        xp = self._layout.xp
+        if self._rate_now is None:
+            self.constants = self.step_constants(self.iterations + 1)
+        lr = self.learning_rate
+        G = self._clip_flat(xp, G)
+        if self.weight_decay:
+            P *= 1.0 - lr * self.weight_decay  # θ ← (1 - α λ) θ, as torch.optim.AdamW
+        if self._flat_mode:
+            delta, self._state = self.update(G, self._state, P)
+            P += delta
+        else:
+            P = _step_each(self, P, G)
+        self.iterations += 1
+        return P
+
+    def _check(self, params: list, grads: list) -> None:
+        """Build the state on first use; raise ValueError if ``params``/``grads`` do not fit it."""
+        _check_params(self, params, grads)
+
+    # -- clipping ---------------------------------------------------------------
     def clip_gradients(self, grads: list) -> list:
         """The gradients clipped as this optimizer's clipping arguments say (new arrays).
 
         The norms and scale factors stay arrays on the gradients' device: no
         device-to-host transfer.
         """
-        if not grads:
+        if not grads or (self.clipvalue is None and self.clipnorm is None
+                         and self.global_clipnorm is None):
             return list(grads)
-        xp = array_api_compat.array_namespace(*grads)
-        if self.clipvalue is not None:
-            v = self.clipvalue
-            return [xp.clip(g, -v, v) for g in grads]
-        if self.clipnorm is not None:
-            return [g * self._clip_scale(xp, xp.sum(g * g), self.clipnorm) for g in grads]
-        if self.global_clipnorm is not None:
-            total = xp.sum(grads[0] * grads[0])
-            for g in grads[1:]:
-                total = total + xp.sum(g * g)
-            scale = self._clip_scale(xp, total, self.global_clipnorm)
-            return [g * scale for g in grads]
-        return list(grads)
+        layout = FlatLayout(grads)
+        return layout.split(self._clip_flat(layout.xp, layout.flatten(grads), layout))
 
-    @staticmethod
-    def _clip_scale(xp, squared_norm, c: float):
-        """``min(1, c / (‖g‖ + 1e-6))`` as a 0-D array, as ``torch.nn.utils.clip_grad_norm_``."""
-        scale = c / (xp.sqrt(squared_norm) + 1e-6)
-        return xp.minimum(scale, xp.ones_like(scale))
+    def _clip_flat(self, xp, G, layout=None):
+        return clip_flat(xp, G, layout or self._layout, clipvalue=self.clipvalue, clipnorm=self.clipnorm,
+                         global_clipnorm=self.global_clipnorm)
 
     # -- state ----------------------------------------------------------------
+    @property
+    def state(self) -> list | None:
+        """One state per parameter, as :meth:`init` builds it for that parameter (views of
+        the flat state where the namespace has views); None before the first step."""
+        if self._state is None:
+            return None
+        return self._layout.split_state(self._state) if self._flat_mode else self._state
+
     def map_state(self, fn) -> None:
         """Apply ``fn`` to every array of the state (``model.to`` moves it this way)."""
-        if self.state is not None:
-            self.state = [_tree_map(fn, s) for s in self.state]
+        if self._state is not None:
+            self._state = tree_map(fn, self._state)
+            leaves = tree_leaves(self._state)
+            if leaves:
+                self._layout.xp = array_api_compat.array_namespace(*leaves)
+                self._layout.device = array_api_compat.device(leaves[0])
 
     def get_state(self) -> dict:
         """Everything :meth:`set_state` needs to continue training exactly, on the host.
@@ -320,7 +326,7 @@ class Optimizer(ABC):
             per-parameter state as :meth:`init` builds it (dicts of arrays, or
             ``None``) with NumPy copies in place of the backend's arrays.
         """
-        state = None if self.state is None else [_tree_map(to_numpy, s) for s in self.state]
+        state = None if self._state is None else [tree_map(to_numpy, s) for s in self.state]
         return {"iterations": int(self.iterations), "state": state}
 
     def set_state(self, state: dict, params: list) -> None:
@@ -344,25 +350,14 @@ class Optimizer(ABC):
         iterations, saved = state["iterations"], state["state"]
         if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
             raise ValueError(f"state['iterations'] must be a non-negative integer, got {iterations!r}")
-        if saved is not None:
-            if len(saved) != len(params):
-                raise ValueError(
-                    f"the saved state is for {len(saved)} parameters but {len(params)} were given"
-                )
-            for i, (param, entry) in enumerate(zip(params, saved)):
-                expected, got = _tree_layout(self.init(param)), _tree_layout(entry)
-                if expected != got:
-                    raise ValueError(
-                        f"the saved state of parameter {i} has arrays {got} but this "
-                        f"{type(self).__name__} needs {expected} for a parameter of shape "
-                        f"{tuple(param.shape)}"
-                    )
-            saved = [
-                _tree_map(lambda a, p=param: to_device_like(a, p), entry)
-                for param, entry in zip(params, saved)
-            ]
-            self._shapes = [tuple(p.shape) for p in params]
-        self.state = saved
+        if saved is None:
+            self._layout, self._state = None, None
+        else:
+            check_saved_state(self, saved, params)
+            self.build(params)
+            self._state = (join_states(saved, params[0]) if self._flat_mode else
+                           [tree_map(lambda a, p=param: to_device_like(a, p), entry)
+                            for param, entry in zip(params, saved)])
         self.iterations = int(iterations)
 
     # -- config ---------------------------------------------------------------
@@ -395,6 +390,44 @@ class Optimizer(ABC):
             f"{k}={v!r}" for k, v in self.get_config().items() if k != "name" and v is not None
         )
         return f"{type(self).__name__}({args})"
+
+
+def _step_each(opt: Optimizer, P, G):
+    """``update`` once per parameter (a rule that is not elementwise), on views of ``P``."""
+    pieces, states, changed = opt._layout.split(P), [], False
+    for k, (param, grad, state) in enumerate(zip(pieces, opt._layout.split(G), opt._state)):
+        delta, state = opt.update(grad, state, param)
+        new = param
+        new += delta
+        changed = changed or new is not param
+        states.append(state)
+        pieces[k] = new
+    opt._state = states
+    return opt._layout.flatten(pieces) if changed else P
+
+
+def _check_params(opt: Optimizer, params: list, grads: list) -> None:
+    if len(params) != len(grads):
+        raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        if tuple(grad.shape) != tuple(param.shape):
+            raise ValueError(f"gradient {i} has shape {tuple(grad.shape)} but its parameter has "
+                             f"shape {tuple(param.shape)}")
+    layout = opt._layout
+    if layout is None:
+        opt.build(params)
+    elif len(layout.shapes) != len(params):
+        raise ValueError(
+            f"this {type(opt).__name__} holds state for {len(layout.shapes)} parameters but was "
+            f"given {len(params)}; use one optimizer per model"
+        )
+    elif not layout.same_as(params):
+        i = next(k for k, p in enumerate(params) if tuple(p.shape) != layout.shapes[k])
+        raise ValueError(
+            f"this {type(opt).__name__} holds state for a parameter of shape "
+            f"{layout.shapes[i]} at position {i} but was given one of shape "
+            f"{tuple(params[i].shape)}; use one optimizer per model"
+        )
 
 
 #: Name -> optimizer class (Keras's names).

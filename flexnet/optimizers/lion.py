@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import array_api_compat
 
+from flexnet.ops import sign
 from flexnet.optimizers.base import OPTIMIZERS, Optimizer, _check_unit
 
 __all__ = ["Lion"]
@@ -45,14 +46,14 @@ class Lion(Optimizer):
     def update(self, grad, state, param):
         xp = array_api_compat.array_namespace(grad)
         b1, b2 = self.beta_1, self.beta_2
-        m = state["m"]  # updated in place
+        m = state["m"]  # in place where arrays can change
         c = m * b1
         c += (1.0 - b1) * grad  # c = β1 m + (1-β1) g
-        delta = xp.sign(c)
+        delta = sign(xp, c)
         delta *= -self.learning_rate
         m *= b2
         m += (1.0 - b2) * grad  # m ← β2 m + (1-β2) g
-        return delta, state
+        return delta, {"m": m}
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}

@@ -44,11 +44,11 @@ class SGD(Optimizer):
         lr = self.learning_rate
         if state is None:
             return -lr * grad, None
-        v = state["velocity"]  # updated in place: fewer passes over memory
+        v = state["velocity"]  # in place where arrays can change: fewer passes over memory
         v *= self.momentum
         v += grad  # v ← μ v + g (v = g at the first step, since v starts at 0)
         step = grad + self.momentum * v if self.nesterov else v
-        return -lr * step, state
+        return -lr * step, {"velocity": v}
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

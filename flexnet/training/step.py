@@ -11,6 +11,11 @@ and returns the same things.
 
 from __future__ import annotations
 
+import warnings
+import weakref
+
+from flexnet.training.parameters import FlatParameters
+
 __all__ = ["TrainStep"]
 
 
@@ -22,6 +27,11 @@ class TrainStep:
         loss: the model's :class:`~flexnet.training.compile_utils.CompiledLoss`.
         metrics: its :class:`~flexnet.training.compile_utils.CompiledMetrics`.
         optimizer: the optimizer, which holds the state.
+
+    Attributes:
+        parameters: the trained weights as one flat vector
+            (:class:`~flexnet.training.parameters.FlatParameters`), fixed when the step
+            is made (at ``compile``).
     """
 
     def __init__(self, model, loss, metrics, optimizer):
@@ -31,21 +41,36 @@ class TrainStep:
         self.optimizer = optimizer
         self.layers = model._flat_layers()
         self.constrained = [layer for layer in self.layers if layer.constraints]
+        self.parameters = FlatParameters(self.layers)
+        self._claim_optimizer(model)
+
+    def _claim_optimizer(self, model) -> None:
+        """An optimizer serves one model; when this model's trained weights changed since its
+        state was made (layers added, ``trainable`` changed, then ``compile``), it starts afresh."""
+        opt, layout = self.optimizer, self.parameters.layout
+        owner = getattr(opt, "_model", None)
+        if owner is not None and owner() is model and opt._layout is not None and (
+                layout is None or opt._layout.shapes != layout.shapes):
+            warnings.warn(
+                f"the weights that model {model.name!r} trains changed since its {type(opt).__name__}'s "
+                f"state was made ({len(opt._layout.shapes)} arrays, now "
+                f"{0 if layout is None else len(layout.shapes)}); the optimizer starts afresh",
+                stacklevel=5,
+            )
+            opt.reset()
+        opt._model = weakref.ref(model)
 
     def params(self) -> list:
         """The arrays the optimizer updates, in the order of :meth:`gradients`."""
-        return [w for layer in self.layers for w in layer.trainable_weights]
+        return self.parameters.arrays()
 
     def _collect_gradients(self) -> list:
         out = []
-        for layer in self.layers:
-            if not layer.trainable:
-                continue
-            for key in layer.params:
-                grad = layer.grads.get(key)
-                if grad is None:
-                    raise RuntimeError(f"layer {layer.name!r} did not set grads[{key!r}] in backward()")
-                out.append(grad)
+        for layer, key in self.parameters.entries:
+            grad = layer.grads.get(key)
+            if grad is None:
+                raise RuntimeError(f"layer {layer.name!r} did not set grads[{key!r}] in backward()")
+            out.append(grad)
         return out
 
     def gradients(self, Xs, Ys, W=None, training: bool = True):
@@ -53,6 +78,7 @@ class TrainStep:
         per-output losses (None for one output), the outputs, and one gradient per array
         of :meth:`params`. Nothing is updated but the layers' ``grads`` (and, in training
         mode, moving statistics such as BatchNormalization's)."""
+        self.parameters.sync()
         Ps = self.graph.forward(Xs, training)
         L, Ls, dYs, logits = self.loss.value_and_gradients(Ys, Ps, W)
         self.graph.backward(dYs, logits)
@@ -63,8 +89,13 @@ class TrainStep:
         return L, Ls, Ps, self._collect_gradients()
 
     def update(self, grads: list) -> None:
-        """One optimizer step from ``grads``, then the weight constraints."""
-        self.optimizer.apply(self.params(), grads)
+        """One optimizer step from ``grads`` over all trained weights as one vector, then
+        the weight constraints."""
+        parameters = self.parameters
+        if parameters.vector is None:
+            return
+        self.optimizer._check(self.params(), grads)
+        parameters.updated(self.optimizer.step(parameters.vector, parameters.gradients(grads)))
         for layer in self.constrained:
             layer.apply_constraints()
 

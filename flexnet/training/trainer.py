@@ -118,6 +118,24 @@ class Trainer:
                 layer.buffers.update(buffers)
         return L, grads
 
+    def apply_gradients(self, grads: list) -> None:
+        """One optimizer step on the trainable weights from ``grads``, as in a step of ``fit``.
+
+        ``grads`` are in the order of :attr:`trainable_weights`, as
+        :meth:`compute_gradients` returns them; the step clips, decays, updates and
+        applies the weight constraints. It works on every backend (on JAX, whose arrays
+        never change in place, the model keeps the new arrays), so
+        ``loss, grads = model.compute_gradients(x, y); model.apply_gradients(grads)`` is
+        a training loop of your own.
+        """
+        self._require_compiled("apply_gradients()")
+        step = self.setup()[2]
+        grads = list(grads)
+        if len(grads) != len(step.parameters.entries):
+            raise ValueError(f"model {self.model.name!r} trains {len(step.parameters.entries)} weights, "
+                             f"got {len(grads)} gradients")
+        step.update(grads)
+
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None) -> float:
         """One optimizer step on one batch; returns the batch loss as a float."""
         self._require_compiled("train_on_batch()")
