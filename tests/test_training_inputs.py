@@ -9,6 +9,7 @@ import pytest
 
 import flexnet as fx
 from flexnet.layers import Activation, Dense, Dropout, Flatten
+from flexnet.transfer import writable
 
 RNG = np.random.default_rng(15)
 X = RNG.normal(size=(20, 3))
@@ -256,5 +257,6 @@ def test_predict_returns_a_new_array_even_for_an_identity_model(case, layers):
     on_device = case.asarray(data)
     out = model.predict(on_device)
     assert out is not on_device
-    out[...] = 0.0  # writing the output leaves the input as it was
+    if writable(out):  # JAX arrays never change
+        out[...] = 0.0  # writing the output leaves the input as it was
     np.testing.assert_array_equal(case.to_numpy(on_device), before)

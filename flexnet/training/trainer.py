@@ -16,6 +16,7 @@ from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
 from flexnet.training.step import TrainStep
+from flexnet.transfer import writable
 
 __all__ = ["Trainer"]
 
@@ -313,5 +314,6 @@ class Trainer:
                 P = backend.xp.concat(parts, axis=0)
             else:  # one batch: the output may be a view of the input (a Flatten or Dropout model)
                 P = parts[0] if was_host else backend.xp.asarray(parts[0], copy=True)
-            joined.append(backend.to_numpy(P, copy=len(parts) == 1) if was_host else P)
+            fresh = len(parts) > 1 and writable(P)  # JAX's host view of a concat is read-only
+            joined.append(backend.to_numpy(P, copy=not fresh) if was_host else P)
         return joined[0] if len(joined) == 1 else joined
