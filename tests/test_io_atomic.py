@@ -91,6 +91,21 @@ def test_a_temporary_file_locked_by_a_live_writer_is_kept(tmp_path):
     assert not held.exists()
 
 
+@POSIX
+def test_on_a_file_system_without_locks_saves_work_and_leave_others_files_alone(tmp_path, monkeypatch):
+    import errno
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    stale = _stale(tmp_path)
+    model = _model(1)
+    model.save(tmp_path / "model.flexnet")
+    assert _same(model, tmp_path / "model.flexnet")
+    assert stale.exists()  # it may be a live save's: without locks nobody can tell
+
+
 def test_a_stale_name_that_is_a_link_or_a_folder_is_left_alone(tmp_path):
     victim = tmp_path / "victim"
     victim.write_bytes(b"keep me")

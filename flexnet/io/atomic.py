@@ -49,16 +49,17 @@ def temp_files(path) -> list[str]:
     return sorted(os.path.join(directory, n) for n in names if pattern.fullmatch(n))
 
 
-def _lock(fd: int) -> bool:
-    """Take an exclusive lock on ``fd`` without waiting; False when another process holds one."""
+def _lock(fd: int) -> bool | None:
+    """Take an exclusive lock on ``fd`` without waiting: True when taken, False when another
+    process holds one, None when the file system has no locks."""
     if fcntl is None:
-        return True
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
-    except OSError:  # the file system has no locks: treat the file as in use
-        return False
+    except OSError:
+        return None
     return True
 
 
@@ -67,12 +68,15 @@ def _remove_stale(path: str) -> None:
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return
+        if fcntl is None:  # Windows: a file still open in its writer cannot be deleted
+            os.unlink(path)
+            return
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return
     try:
-        if _lock(fd) and os.path.samestat(os.fstat(fd), os.lstat(path)):
-            os.unlink(path)
+        if _lock(fd) is True and os.path.samestat(os.fstat(fd), os.lstat(path)):
+            os.unlink(path)  # without locks, a file may be a live save's: left alone
     except OSError:  # gone meanwhile, or (Windows) still open in its writer
         pass
     finally:
@@ -106,7 +110,7 @@ def _create_temp(directory: str, base: str, path: str) -> tuple[int, str]:
             continue
         except OSError as exc:
             raise _reason(exc, path, "creating a temporary file") from None
-        if _lock(fd) and os.fstat(fd).st_nlink > 0:
+        if _lock(fd) is not False and os.fstat(fd).st_nlink > 0:
             return fd, tmp
         os.close(fd)  # a cleaner took it for stale between our create and lock: try again
     raise FileExistsError(errno.EEXIST, f"cannot save {path!r}: no free temporary name in {directory!r}")
