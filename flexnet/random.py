@@ -118,8 +118,9 @@ class JaxGenerator(Generator):
         import jax
 
         self._jax = jax
-        with jax.default_device(backend.device):
-            self.key = jax.random.key(self.seed)
+        # committed to the device, as the keys a compiled step returns are (JAX caches
+        # compiled code by where the inputs are committed)
+        self.key = jax.device_put(jax.random.key(self.seed), backend.device)
 
     def _next(self):
         self.key, sub = self._jax.random.split(self.key)

@@ -25,6 +25,8 @@ LAZY = {
         "that imports model.py",
     ("flexnet.models.model", "flexnet.io.model_files"):
         "Model.save, save_weights and load_weights: the model files sit above the models",
+    ("flexnet.training.runner", "flexnet.training.jax_runner"):
+        "JAX is optional: its compiled runner (which imports jax) is loaded for jax models only",
     ("flexnet.models", "flexnet.io.model_files"):
         "fx.models.load_model and save_model: the model files sit above the models",
 }

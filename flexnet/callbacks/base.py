@@ -60,6 +60,11 @@ class Callback:
         self.model = None
         self.params: dict = {}
 
+    #: Whether this callback's batch hooks may run after the batches they name: a compiled
+    #: training loop (jax) then runs many steps per call and calls them once per call (the
+    #: progress bar). False (the default): every batch hook runs as its batch happens.
+    batch_hooks_can_lag = False
+
     def set_model(self, model) -> None:
         self.model = model
 
@@ -97,6 +102,8 @@ class CallbackList:
             cb.set_params(params)
         self._batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_begin")]
         self._batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_end")]
+        #: a callback needs each batch as it happens (see Callback.batch_hooks_can_lag)
+        self.needs_each_batch = any(not cb.batch_hooks_can_lag for cb in self._batch_begin + self._batch_end)
 
     def on_train_begin(self, logs=None):
         for cb in self.callbacks:

@@ -38,6 +38,8 @@ class ProgressBar(Callback):
         file: where to write (standard output by default).
     """
 
+    batch_hooks_can_lag = True  # the bar may advance by a chunk of steps at a time
+
     def __init__(self, verbose: int = 1, file=None):
         super().__init__()
         self.verbose = verbose

@@ -110,7 +110,7 @@ def batches(*arrays, batch_size: int = 32, order=None, shuffle: bool = False, se
         >>> for epoch in range(20):
         ...     for xb, yb in batches(X, y, batch_size=32, shuffle=True, seed=epoch):
         ...         loss, grads = model.compute_gradients(xb, yb)
-        ...         model.optimizer.apply(model.trainable_weights, grads)
+        ...         model.apply_gradients(grads)
         >>> float(loss) < 1e-3
         True
     """

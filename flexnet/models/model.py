@@ -133,9 +133,10 @@ class Model(ABC):
             backend = Backend.resolve(*self._backend_request)
             dtype = self._dtype_request or floatx()
             if not backend.supports(dtype):
+                hint = "; or first jax.config.update('jax_enable_x64', True)" if backend.name == "jax" else ""
                 raise ValueError(
                     f"device {backend.device!r} of backend {backend.name!r} has no {dtype}; "
-                    "build the model with dtype='float32'"
+                    f"build the model with dtype='float32'{hint}"
                 )
             self.backend, self.dtype = backend, dtype
             self.seed = utils.next_seed()

@@ -39,12 +39,17 @@ class CompileSpec:
         loss: a loss (name or object), or a list or dict of them (one per output).
         metrics: metric names or objects; a dict keys lists by output name.
         loss_weights: a list or dict of factors, one per output.
+        jit_compile: run the backend's compiled step (``"auto"``: where there is one).
 
     Raises:
         ValueError: a missing or empty loss, an unknown name.
     """
 
-    def __init__(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def __init__(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                 jit_compile="auto"):
+        if jit_compile not in ("auto", True, False):
+            raise ValueError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
+        self.jit_compile = jit_compile
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse' or 'binary_crossentropy'")
         if isinstance(metrics, (str, metrics_module.Metric)):

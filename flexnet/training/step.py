@@ -98,6 +98,8 @@ class TrainStep:
         parameters.updated(self.optimizer.step(parameters.vector, parameters.gradients(grads)))
         for layer in self.constrained:
             layer.apply_constraints()
+        if self.constrained:
+            parameters.sync()  # a constraint that could not write in place replaced its weight
 
     def __call__(self, Xs, Ys, W=None):
         """Train on one batch; returns ``(L, Ls)`` as device arrays and updates the metrics."""

@@ -15,6 +15,7 @@ from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.runner import runner_for
 from flexnet.training.step import TrainStep
 from flexnet.transfer import writable
 
@@ -37,9 +38,11 @@ class Trainer:
         self.adapter = DataAdapter(model)
         self.spec: CompileSpec | None = None
         self._parts = None  # (CompiledLoss, CompiledMetrics, TrainStep), made when first needed
+        self._runner = None  # runs the steps: generic, or the backend's compiled runner
 
     # -- compile --------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                jit_compile="auto") -> None:
         """Choose the optimizer, loss and metrics for training.
 
         Args:
@@ -53,24 +56,30 @@ class Trainer:
                 output and a dict keys lists by output name.
             loss_weights: for several outputs, a list or dict of factors: the total
                 loss is ``Σ_k w_k L_k``.
+            jit_compile: ``"auto"`` (default) runs the backend's compiled training step
+                where it has one (``jax.jit`` on the jax backend); ``False`` always runs
+                the generic step, the reference the compiled ones are tested against.
         """
-        spec = CompileSpec(optimizer, loss, metrics, loss_weights)
+        spec = CompileSpec(optimizer, loss, metrics, loss_weights, jit_compile)
         model = self.model
         parts = self._make_parts(spec) if model.built else None  # checks it all: nothing changes on error
-        self.spec, self._parts = spec, parts
+        self.spec, self._parts = spec, None
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
-        model._metric_spec, model.compiled = spec.metrics, True
-        model.metrics = [] if parts is None else parts[1].metrics
+        model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
+        if parts is not None:
+            self.setup(parts)
 
     def reset(self) -> None:
         """Forget the compiled parts (the model's layers changed); made again when needed."""
-        self._parts = None
+        self._parts = self._runner = None
 
-    def setup(self):
-        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model."""
+    def setup(self, parts=None):
+        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model (``parts``
+        when given: ``compile`` made them to check its arguments)."""
         if self._parts is None:
-            self._parts = self._make_parts(self.spec)
+            self._parts = parts or self._make_parts(self.spec)
             self.model.metrics = self._parts[1].metrics
+            self._runner = runner_for(self.spec, self.model, *self._parts)
         return self._parts
 
     def _make_parts(self, spec: CompileSpec):
@@ -148,15 +157,10 @@ class Trainer:
 
     # -- loops -------------------------------------------------------------------------------
     def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
-        loss, metrics, step = self.setup()
+        loss, metrics, _ = self.setup()
         order = self.model.rng.permutation(train.n) if shuffle else None
         metrics.reset()
-        totals = None
-        for index, (Xs, Ys, W) in enumerate(train.batches(batch_size, order)):
-            cbs.on_train_batch_begin(index)
-            L, Ls = step(Xs, Ys, W)
-            totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
-            cbs.on_train_batch_end(index)
+        totals = self._runner.run_epoch(train, batch_size, order, cbs)
         logs = {**loss.logs(totals, train.n), **metrics.logs()}
         optimizer = self.spec.optimizer
         if callable(optimizer._learning_rate):  # a schedule: show the rate it reached
@@ -168,9 +172,10 @@ class Trainer:
         metrics.reset()
         totals = None
         steps = batches.num_batches(batch_size)
+        test = self._runner.test
         for Xs, Ys, W in callbacks_module.progress(batches.batches(batch_size), steps, "evaluate",
                                                    verbose):
-            L, Ls = step.test(Xs, Ys, W)
+            L, Ls = test(Xs, Ys, W)
             totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
         return {**loss.logs(totals, batches.n, prefix), **metrics.logs(prefix)}
 
@@ -292,16 +297,26 @@ class Trainer:
         batch_size = _batch_size(batch_size)
         callbacks_module.check_verbose(verbose)
         inputs = self.adapter.prediction(x)
-        graph = self.model.graph
+        forward = self._forward()
         steps = inputs.num_batches(batch_size)
-        outputs = [graph.forward(Xs, False) for Xs, _, _ in
+        outputs = [forward(Xs) for Xs, _, _ in
                    callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
         return self.join(outputs, inputs.was_host)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
         inputs = self.adapter.prediction(x)
-        return self.join([self.model.graph.forward(inputs.Xs, training)], inputs.was_host)
+        if training:
+            return self.join([self.model.graph.forward(inputs.Xs, True)], inputs.was_host)
+        return self.join([self._forward()(inputs.Xs)], inputs.was_host)
+
+    def _forward(self):
+        """The inference forward pass (compiled where the model's runner is)."""
+        if self.spec is not None and self.model.built:
+            self.setup()
+            return self._runner.forward
+        graph = self.model.graph
+        return lambda Xs: graph.forward(Xs, False)
 
     def join(self, outputs: list, was_host: bool):
         """Join per-batch outputs into new arrays (never views of the inputs); NumPy if the
