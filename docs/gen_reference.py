@@ -43,7 +43,7 @@ SECTIONS = [
     ("Metrics", "flexnet.metrics", "fx.metrics", "METRICS"),
     ("Callbacks", "flexnet.callbacks", "fx.callbacks", None),
     ("Data", "flexnet.data", "fx.data", None),
-    ("Randomness and seeds", "flexnet.utils", "fx.utils", None),
+    ("Utilities: seeds, one-hot labels", "flexnet.utils", "fx.utils", None),
     ("Random generators", "flexnet.random", "fx.random", None),
     ("Gradient checking", "flexnet.gradcheck", "fx.gradcheck", None),
     ("Saving", "flexnet.saving", "fx.saving", None),
@@ -323,20 +323,37 @@ def aliases(module) -> dict[str, list[str]]:
     return out
 
 
+def _has_section(cls) -> bool:
+    """Whether a class has a section of its own: it is public in a module of the page."""
+    for _, module_name, _, _ in SECTIONS:
+        module = importlib.import_module(module_name)
+        if any(getattr(module, name, None) is cls for name in getattr(module, "__all__", [])):
+            return True
+    return False
+
+
 def members(cls) -> list[tuple[str, object, str]]:
-    """``(name, function or property, kind)`` of the methods a class documents itself."""
-    out = []
-    for name, value in cls.__dict__.items():
-        if name.startswith("_") and name not in DUNDERS:
-            continue
-        if isinstance(value, (staticmethod, classmethod)):
-            value = value.__func__
-        if isinstance(value, property):
-            if value.fget is not None and value.fget.__doc__:
-                out.append((name, value.fget, "property"))
-        elif inspect.isfunction(value) and value.__doc__:
-            out.append((name, value, "method"))
-    return sorted(out, key=lambda item: _line(item[1]))
+    """``(name, function or property, kind)`` of the methods a class documents itself, then
+    those of its mixins (bases without a section of their own, e.g. ``LayerLike`` of
+    ``Model``), each in the order the class defines them."""
+    out, seen = [], set()
+    for owner in cls.__mro__:
+        if owner is not cls and (owner.__module__ in ("builtins", "abc") or _has_section(owner)):
+            break
+        own = []
+        for name, value in owner.__dict__.items():
+            if name in seen or (name.startswith("_") and name not in DUNDERS):
+                continue
+            seen.add(name)
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property):
+                if value.fget is not None and value.fget.__doc__:
+                    own.append((name, value.fget, "property"))
+            elif inspect.isfunction(value) and value.__doc__:
+                own.append((name, value, "method"))
+        out += own
+    return out
 
 
 # ---------------------------------------------------------------------------

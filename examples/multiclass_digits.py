@@ -35,7 +35,7 @@ def load_data(seed: int = 0):
 
 def build_model() -> fx.Sequential:
     model = fx.Sequential([
-        fx.layers.Flatten(input_shape=(8, 8)),  # (n, 8, 8) -> (n, 64): Dense takes 2-D inputs
+        fx.layers.Flatten(input_shape=(8, 8)),  # (n, 8, 8) -> (n, 64): one vector per image
         fx.layers.Dense(128, activation="relu"),
         fx.layers.Dropout(0.2),
         fx.layers.Dense(64, activation="relu"),

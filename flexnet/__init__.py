@@ -28,11 +28,13 @@ from flexnet import (
     utils,
 )
 from flexnet.backend import Backend, floatx, get_backend, set_backend, set_floatx
+from flexnet.layers import Input
 from flexnet.models import Model, Sequential
 from flexnet.version import __version__ as __version__
 
 __all__ = [
     "Backend",
+    "Input",
     "Model",
     "Sequential",
     "activations",

@@ -47,8 +47,8 @@ def set_backend(backend: str | types.ModuleType | None = "numpy", device: Any = 
     """Choose the backend that models built from now on live on.
 
     Args:
-        backend: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"``, or a
-            namespace module. ``None`` forgets the choice, so the
+        backend: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"array_api_strict"`` (in any
+            case: ``"NumPy"``), or a namespace module. ``None`` forgets the choice, so the
             ``FLEXNET_BACKEND`` environment variable (or NumPy) applies again.
         device: a device of that backend (``"cuda:1"``, ``1``, ``"device1"``...);
             ``None`` is the backend's default device.
@@ -79,7 +79,10 @@ def get_backend() -> Backend:
     spec = os.environ.get("FLEXNET_BACKEND", "").strip()
     if spec:
         name, _, device = spec.partition(":")
-        return Backend.resolve(name, device or None)
+        try:
+            return Backend.resolve(name, device or None)
+        except ValueError as exc:
+            raise ValueError(f"FLEXNET_BACKEND={spec!r}: {exc}") from None
     return Backend.resolve("numpy")
 
 
@@ -132,9 +135,14 @@ def _cupy_device(xp, device):
 def _torch_device(xp, device):
     import torch
 
-    device = torch.device("cpu" if device is None else device)
-    # Canonical form: torch.device("cuda") != torch.device("cuda:0"), but tensors report the latter.
-    return torch.empty(0, device=device).device
+    try:
+        device = torch.device("cpu" if device is None else device)
+        # Canonical form: torch.device("cuda") != torch.device("cuda:0"), but tensors report the latter.
+        return torch.empty(0, device=device).device
+    except (AssertionError, RuntimeError, ValueError) as exc:  # CPU-only builds raise AssertionError
+        available = ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+        raise ValueError(f"torch has no device {str(device)!r} here ({exc}); its devices are "
+                         f"{available}") from None
 
 
 def _jax_device(xp, device):
@@ -158,7 +166,11 @@ def _strict_device(xp, device):
         return xp.__array_namespace_info__().default_device()
     if isinstance(device, xp.Device):
         return device
-    return xp.Device(device)
+    try:
+        return xp.Device(device)
+    except ValueError:
+        devices = [str(d) for d in xp.__array_namespace_info__().devices()]
+        raise ValueError(f"array_api_strict has no device {device!r}; its devices are {devices}") from None
 
 
 def _any_device(xp, device):
@@ -231,7 +243,7 @@ class Backend:
         if isinstance(backend, Backend):
             return backend if device is None else cls.resolve(backend.xp, device)
         if isinstance(backend, str):
-            path = NAMESPACES.get(backend)
+            path = NAMESPACES.get(backend.lower())  # "NumPy", "Torch": names ignore case
             if path is None:
                 raise ValueError(
                     f"unknown backend {backend!r}; valid backends are {sorted(NAMESPACES)} "
@@ -318,6 +330,35 @@ class Backend:
     def to_numpy(self, x, copy: bool = True) -> np.ndarray:
         """Bring an array of this backend back to the host as a NumPy array."""
         return transfer.to_numpy(x, copy)
+
+    def adopt(self, a, what: str, dtype: str | None, owner: str = "the model"):
+        """``(a as an array of this backend, was_host)``: host data (NumPy, lists) is copied
+        to the device in ``dtype``; an array of this backend on this device is used as it is
+        (cast to ``dtype`` if needed). Never modifies ``a``.
+
+        Raises:
+            TypeError: ``a`` is an array of another backend, or does not hold numbers.
+            ValueError: ``a`` is None, or on another device of this backend.
+        """
+        if a is None:
+            raise ValueError(f"{what} is required, got None")
+        if transfer.is_device_array(a):
+            if not self.owns(a):
+                raise TypeError(
+                    f"{what} is {self.describe(a)} but {owner} lives on backend {self.name!r} "
+                    f"(device {self.device!r}); pass a NumPy array or move {owner} with .to(...)"
+                )
+            dev = array_api_compat.device(a)
+            if str(dev) != str(self.device):
+                raise ValueError(f"{what} is on device {dev!r} but {owner} is on device "
+                                 f"{self.device!r}; move one of them")
+            if dtype is not None and a.dtype != self.dtype(dtype):
+                a = self.xp.astype(a, self.dtype(dtype))
+            return a, False
+        host = np.asarray(a)
+        if host.dtype.kind not in "biuf":
+            raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
+        return self.from_numpy(host, dtype), True
 
     def describe(self, x) -> str:
         """Name an array's kind and device for error messages."""

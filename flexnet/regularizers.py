@@ -31,7 +31,7 @@ import array_api_compat
 
 from flexnet.registry import Kind
 
-__all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "serialize"]
+__all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2", "serialize"]
 
 
 def _check_factor(value, what: str) -> float:
@@ -125,6 +125,25 @@ class L2(L1L2):
 
     def get_config(self) -> dict:
         return {"l2": self.l2}
+
+
+#: Keras's lower-case spellings: ``l1(0.01)`` is ``L1(0.01)``, ``l2(1e-4)`` is ``L2(1e-4)``.
+l1 = L1
+l2 = L2
+
+
+def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
+    """``R(W) = l1 Σ|W| + l2 Σ W²``, Keras's ``l1_l2(l1=..., l2=...)``.
+
+    Both factors default to 0.01, as the name ``"l1_l2"`` and tf.keras's function do
+    (in Keras 3 ``l1_l2`` is the class :class:`L1L2`, whose factors default to 0).
+
+    Example:
+        >>> import flexnet as fx
+        >>> fx.regularizers.l1_l2(l1=1e-5, l2=1e-4)
+        L1L2(l1=1e-05, l2=0.0001)
+    """
+    return L1L2(l1=l1, l2=l2)
 
 
 def get(identifier) -> Regularizer | None:

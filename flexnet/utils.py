@@ -1,4 +1,4 @@
-"""Small public helpers: seeding.
+"""Small public helpers under Keras's ``keras.utils`` names: seeding, ``to_categorical``.
 
 ``set_random_seed`` makes runs repeatable: each model draws its own generator
 seed from one seed sequence, so the same seed and the same order of model
@@ -11,7 +11,7 @@ import random as _pyrandom
 
 import numpy as np
 
-__all__ = ["set_random_seed"]
+__all__ = ["set_random_seed", "to_categorical"]
 
 _seeds = np.random.SeedSequence()  # fresh entropy until set_random_seed is called
 
@@ -44,3 +44,18 @@ def derive_seed(seed: int) -> int:
     """A new seed determined by ``seed`` (for a generator that must not repeat another's stream)."""
     state = np.random.SeedSequence(int(seed)).spawn(1)[0].generate_state(2, dtype=np.uint64)
     return int(state[0] >> np.uint64(1))
+
+
+def to_categorical(y, num_classes: int | None = None, dtype="float32"):
+    """Integer class labels to one-hot rows: Keras's ``keras.utils.to_categorical``, the same
+    function as :func:`flexnet.data.to_categorical` (see it for the details).
+
+    Example:
+        >>> import flexnet as fx
+        >>> fx.utils.to_categorical([0, 2], num_classes=3)
+        array([[1., 0., 0.],
+               [0., 0., 1.]], dtype=float32)
+    """
+    from flexnet import data  # data sits above utils (it draws its seeds from here)
+
+    return data.to_categorical(y, num_classes, dtype)

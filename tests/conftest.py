@@ -1,4 +1,5 @@
-"""The backend x dtype matrix every test runs on, and reset of flexnet's global settings.
+"""The backend x dtype matrix every test runs on, reset of flexnet's global settings, a check
+that tests leave no files behind, and the skips reported once per reason.
 
 Cases: NumPy float32/float64; array-api-strict on its CPU device (float64), on
 ``device1`` (float32, catches arrays created on the wrong device) and on
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,3 +172,29 @@ def _reset_flexnet_globals(monkeypatch):
     fx.set_backend(None)
     fx.set_floatx("float32")
     assert fx_backend.floatx() == "float32"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_in_the_working_directory():
+    """Tests write under ``tmp_path``: a file or folder left where pytest runs is a bug."""
+    before = set(os.listdir())
+    yield
+    left = sorted(set(os.listdir()) - before)
+    assert not left, f"tests left {left} in {os.getcwd()}; write them under tmp_path"
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per distinct skip reason with its count (``-ra`` would print one per test:
+    about 190 for CuPy alone on a machine without a GPU)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    terminalreporter.write_sep("-", "skipped, by reason")
+    for reason, count in Counter(map(_skip_reason, skipped)).most_common():
+        terminalreporter.write_line(f"{count:6d}  {reason}")

@@ -36,7 +36,8 @@ def test_strict_devices():
     assert "device1" in str(b.device)
     assert b.supports("float32")
     assert not Backend.resolve("array_api_strict", "no_float64").supports("float64")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"array_api_strict has no device 'device9'; its devices are "
+                                         r"\[.*'CPU_DEVICE'.*'device1'.*\]"):
         Backend.resolve("array_api_strict", "device9")
 
 
@@ -79,3 +80,25 @@ def test_set_floatx_validates():
     assert fx.floatx() == "float64"
     with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'float64'\), got 'int8'"):
         fx.set_floatx("int8")
+
+
+def test_backend_names_ignore_case(monkeypatch):
+    assert Backend.resolve("NumPy") == Backend.resolve("numpy")
+    pytest.importorskip("torch")
+    assert Backend.resolve("Torch").name == "torch"
+    monkeypatch.setenv("FLEXNET_BACKEND", "TORCH:cpu")
+    assert fx.get_backend() == Backend.resolve("torch", "cpu")
+    model = fx.Sequential([fx.layers.Dense(1, input_dim=2)], backend="Torch")
+    assert model.backend.name == "torch"
+
+
+def test_a_torch_device_that_is_not_there_names_it_and_the_available_ones(monkeypatch):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this torch has CUDA")
+    with pytest.raises(ValueError, match=r"torch has no device 'cuda' here \(.*\); its devices are "
+                                         r"\['cpu'\]"):
+        Backend.resolve("torch", "cuda")
+    monkeypatch.setenv("FLEXNET_BACKEND", "torch:cuda")
+    with pytest.raises(ValueError, match=r"^FLEXNET_BACKEND='torch:cuda': torch has no device 'cuda'"):
+        fx.Sequential([fx.layers.Dense(1, input_dim=2)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 
 import numpy as np
@@ -31,6 +33,104 @@ def test_verbose_progress_and_silence(capsys):
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert "Epoch 2/2" in text and "loss:" in text
+
+
+class _Terminal(io.StringIO):
+    """A stand-in terminal: it says it is one, and ``$COLUMNS`` gives its width."""
+
+    def isatty(self):
+        return True
+
+
+def _screen(text: str) -> list[str]:
+    """The lines a terminal shows for ``text``: ``\r`` goes back to the start of the line
+    (what follows overwrites it), ``\n`` starts a new line."""
+    lines = []
+    for raw in text.split("\n"):
+        line = ""
+        for part in raw.split("\r"):
+            line = part + line[len(part):]
+        lines.append(line)
+    return lines
+
+
+def _metrics_model():
+    model = fx.Sequential([Dense(4, input_dim=3, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy",
+                  metrics=["accuracy", "precision", "recall", "auc"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    return model, x, (x[:, 0] > 0).astype(int)
+
+
+@pytest.mark.parametrize("verbose", [1, "auto"])
+def test_progress_bar_shows_every_value_at_80_columns(monkeypatch, verbose):
+    """tqdm's postfix is cut at the terminal's edge (``... - accurac``); the values follow the bar
+    instead, broken between items into lines of at most 80 characters, as Keras shows them all."""
+    pytest.importorskip("tqdm")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    model, x, y = _metrics_model()
+    history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=verbose)
+    lines = _screen(terminal.getvalue())
+    assert max(len(line) for line in lines) <= 80, lines
+    shown = "\n".join(lines)
+    assert len(history.history) == 10 and "Epoch 2/2: 100%" in shown
+    for key, values in history.history.items():
+        for value in values:
+            assert f"{key}: {value:.4f}" in shown, (key, shown)
+
+
+def test_progress_bar_in_a_pseudo_terminal_of_80_columns(monkeypatch):
+    """The same in a pseudo-terminal, whose width tqdm and flexnet read as in a real one."""
+    pytest.importorskip("tqdm")
+    pty, fcntl, termios = (pytest.importorskip(name) for name in ("pty", "fcntl", "termios"))
+    import struct
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    chunks: list[bytes] = []
+
+    def read():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the other end is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    stream = open(slave, "w", encoding="utf-8")  # noqa: SIM115 - closed below, ending the reader
+    try:
+        monkeypatch.setattr(sys, "stdout", stream)
+        model, x, y = _metrics_model()
+        history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.2, verbose=1)
+        stream.flush()
+    finally:
+        stream.close()
+        reader.join(timeout=10)
+        os.close(master)
+    lines = _screen(b"".join(chunks).decode("utf-8").replace("\r\n", "\n"))
+    assert max(len(line) for line in lines) <= 80, lines
+    shown = "\n".join(lines)
+    for key, values in history.history.items():
+        for value in values:
+            assert f"{key}: {value:.4f}" in shown, (key, shown)
+
+
+def test_progress_bar_into_a_file_writes_the_values_on_one_line(capsys):
+    pytest.importorskip("tqdm")
+    model, x, y = _metrics_model()
+    history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y))  # verbose="auto"
+    captured = capsys.readouterr()
+    values = [line for line in (captured.out + captured.err).splitlines() if "val_auc" in line]
+    assert values == ["  " + fx.callbacks.format_logs({k: v[0] for k, v in history.history.items()})]
 
 
 def test_callbacks_see_epoch_logs_and_can_stop():
@@ -95,7 +195,7 @@ def test_evaluate_and_predict_progress(capsys):
     model.predict(x, batch_size=1, verbose=1)
     captured = capsys.readouterr()
     assert "predict" in captured.out + captured.err and "4/4" in captured.out + captured.err
-    with pytest.raises(ValueError, match="verbose must be 0, 1 or 2, got 3"):
+    with pytest.raises(ValueError, match="verbose must be 'auto', 0, 1 or 2, got 3"):
         model.predict(x, verbose=3)
 
 
@@ -174,6 +274,15 @@ def _regression(n=8, seed=0):
     ("accuracy", "auto", "max"), ("val_binary_accuracy", "auto", "max"), ("val_auc", "auto", "max"),
     ("precision", "auto", "max"), ("val_recall", "auto", "max"),
     ("val_accuracy", "min", "min"), ("loss", "max", "max"),
+    # Keras 3's metrics with _direction "up" are maximised, the others minimised
+    ("acc", "auto", "max"), ("val_acc", "auto", "max"), ("val_categorical_accuracy", "auto", "max"),
+    ("top_k_categorical_accuracy", "auto", "max"), ("sparse_top_k_categorical_accuracy", "auto", "max"),
+    ("f1_score", "auto", "max"), ("val_fbeta_score", "auto", "max"), ("r2_score", "auto", "max"),
+    ("auc_1", "auto", "max"), ("precision_at_recall", "auto", "max"), ("mean_iou", "auto", "max"),
+    ("cosine_similarity", "auto", "max"), ("dense_1_accuracy", "auto", "max"),
+    ("val_mse", "auto", "min"), ("root_mean_squared_error", "auto", "min"), ("dense_1_loss", "auto", "min"),
+    ("binary_crossentropy", "auto", "min"), ("categorical_hinge", "auto", "min"),
+    ("false_positives", "auto", "min"), ("layer2_mse", "auto", "min"), ("val_accuracy_loss", "auto", "min"),
 ])
 def test_monitor_mode_auto_rule(monitor, mode, expected):
     assert monitor_mode(monitor, mode) == expected
@@ -189,7 +298,7 @@ def test_monitor_mode_auto_rule(monitor, mode, expected):
     (lambda: EarlyStopping(patience=1.5), "patience must be an int >= 0, got 1.5"),
     (lambda: EarlyStopping(min_delta=-0.1), "min_delta must be >= 0.0, got -0.1"),
     (lambda: EarlyStopping(baseline="low"), "baseline must be a number, got 'low'"),
-    (lambda: EarlyStopping(verbose=5), "verbose must be 0, 1 or 2, got 5"),
+    (lambda: EarlyStopping(verbose=5), "verbose must be 'auto', 0, 1 or 2, got 5"),
     (lambda: ReduceLROnPlateau(factor=1.0), r"factor must be between 0 and 1 \(exclusive\), got 1.0"),
     (lambda: ReduceLROnPlateau(factor=0), "factor must be between 0 and 1"),
     (lambda: ReduceLROnPlateau(cooldown=-2), "cooldown must be an int >= 0"),
@@ -289,13 +398,34 @@ def test_early_stopping_is_reset_by_each_fit():
     assert ran == 3 and stop.stopped_epoch == 0 and stop.best == 0.8
 
 
-@pytest.mark.parametrize("callback", [
-    EarlyStopping(), ReduceLROnPlateau(), ModelCheckpoint("w", save_best_only=True, save_weights_only=True),
+def test_a_metric_direction_decides_auto_mode():
+    class Closeness(fx.metrics.Metric):  # better when higher, which its name does not say
+        name, direction = "closeness", "up"
+
+        def values(self, xp, y, P):
+            return -xp.abs(y - P)[:, 0]
+
+    class FakeCompiled(FakeModel):
+        metrics = [Closeness()]
+
+    stop = EarlyStopping("val_closeness", patience=0)
+    assert stop.direction == "min"  # no model yet: by the name
+    _, ran, _ = _drive(stop, [0.1, 0.2, 0.3, 0.2], key="val_closeness", model=FakeCompiled())
+    assert stop.direction == "max" and ran == 4 and stop.best == 0.3
+
+
+@pytest.mark.parametrize(("callback", "skipped"), [
+    (EarlyStopping(), "early stopping skips this epoch"),
+    (ReduceLROnPlateau(patience=0), "the learning rate is kept at this epoch"),
+    (ModelCheckpoint("w", save_best_only=True, save_weights_only=True),
+     "the model is saved anyway, as Keras does"),
 ], ids=lambda cb: type(cb).__name__)
-def test_a_monitored_key_missing_from_the_logs_raises(callback):
-    with pytest.raises(ValueError, match=r"monitors 'val_loss', which is not in the epoch logs \(val_ "
-                                         r"keys need validation_data.*available keys: \['loss'\]"):
-        _drive(callback, [1.0], key="loss")
+def test_a_monitored_key_missing_from_the_logs_warns_and_skips_as_keras(callback, skipped):
+    with pytest.warns(UserWarning, match=r"monitors 'val_loss', which is not in the epoch logs \(val_ keys "
+                                         rf"need validation_data.*available keys: \[.*'loss'\]; {skipped}"):
+        model, ran, logs = _drive(callback, [1.0, 2.0, 3.0], key="loss")
+    assert ran == 3 and not model.stop_training and model.optimizer.learning_rate == 0.1
+    assert model.saved == ([("w", 0), ("w", 1), ("w", 2)] if isinstance(callback, ModelCheckpoint) else [])
 
 
 def test_early_stopping_on_a_real_model_restores_the_best_epoch(case, capsys):
@@ -316,12 +446,17 @@ def test_early_stopping_on_a_real_model_restores_the_best_epoch(case, capsys):
     ]
 
 
-def test_monitoring_a_missing_key_fails_in_a_real_fit():
+def test_early_stopping_without_validation_data_warns_and_trains_on():
+    """Course snippets pass EarlyStopping() (monitor="val_loss") to fit without validation data:
+    Keras warns and trains every epoch."""
     x, y = _xor()
     model = fx.Sequential([Dense(1, input_dim=2, activation="sigmoid")])
     model.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    with pytest.raises(ValueError, match=r"available keys: \['accuracy', 'loss'\]"):
-        model.fit(x, y, epochs=3, verbose=0, callbacks=[EarlyStopping("val_accuracy")])
+    with pytest.warns(UserWarning, match=r"EarlyStopping monitors 'val_accuracy', .*available keys: "
+                                         r"\['accuracy', 'loss'\]") as caught:
+        history = model.fit(x, y, epochs=3, verbose=0, callbacks=[EarlyStopping("val_accuracy")])
+    assert history.epoch == [0, 1, 2]
+    assert len(caught) == 3  # one per epoch (Python's default filter then shows it once)
 
 
 # -- ModelCheckpoint ----------------------------------------------------
@@ -346,10 +481,13 @@ def test_checkpoint_initial_value_threshold_and_max_mode():
     assert [epoch for _, epoch in model.saved] == [1, 3]
 
 
-def test_checkpoint_formats_the_path_from_epoch_and_logs():
-    checkpoint = ModelCheckpoint("run/{epoch:02d}-{val_loss:.2f}.weights", save_weights_only=True)
+def test_checkpoint_formats_the_path_from_epoch_and_logs(tmp_path):
+    checkpoint = ModelCheckpoint(tmp_path / "run" / "{epoch:02d}-{val_loss:.2f}.weights",
+                                 save_weights_only=True)
     model, _, _ = _drive(checkpoint, [1.0, 0.456])
-    assert model.saved == [("run/01-1.00.weights", 0), ("run/02-0.46.weights", 1)]
+    run = tmp_path / "run"
+    assert model.saved == [(str(run / "01-1.00.weights"), 0), (str(run / "02-0.46.weights"), 1)]
+    assert run.is_dir()  # the missing folder was made
     with pytest.raises(ValueError, match=r"names \{val_acc\}, which is not available here; it can use "
                                          r"\['epoch', 'val_loss'\]"):
         _drive(ModelCheckpoint("{val_acc}.w", save_weights_only=True), [1.0])

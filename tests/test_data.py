@@ -34,7 +34,27 @@ def test_split_validation_takes_the_end():
     np.testing.assert_array_equal(yt, np.arange(7))
     np.testing.assert_array_equal(yv, [7, 8, 9])
     with pytest.raises(ValueError, match="both must be non-empty"):
-        data.split_validation(x[:2], y[:2], 0.1)
+        data.split_validation(x[:1], y[:1], 0.5)
+
+
+@pytest.mark.parametrize("n, split, n_train", [
+    (10, 0.25, 7),  # Keras: floor(10 * 0.75) = 7 for training, 3 for validation (not 8 and 2)
+    (10, 0.1, 9), (10, 0.3, 7), (10, 0.5, 5), (10, 0.55, 4), (3, 0.5, 1), (7, 0.3, 4),
+    (5, 0.2, 4), (10, 0.7, 3), (100, 0.2, 80), (101, 0.2, 80), (1000, 0.001, 999), (2, 0.5, 1),
+])
+def test_validation_cut_is_keras_train_validation_split(n, split, n_train):
+    """The training count is ``floor(n * (1 - split))``, as ``train_validation_split`` in
+    keras/src/trainers/data_adapters/array_slicing.py computes it."""
+    assert data.validation_cut(n, split) == n_train == int(np.floor(n * (1.0 - split)))
+    (xt, yt), (xv, yv) = data.split_validation(np.zeros((n, 1)), np.arange(n), split)
+    assert len(yt) == n_train and len(yv) == n - n_train
+
+
+@pytest.mark.parametrize("n, split", [(10, 1e-17), (1, 0.5), (3, 0.9)])
+def test_validation_cut_refuses_an_empty_side_as_keras_does(n, split):
+    with pytest.raises(ValueError, match=rf"validation_split={split} of {n} samples leaves .* both must be "
+                                         "non-empty"):
+        data.validation_cut(n, split)
 
 
 def test_batches_gather_in_the_given_order(case):
@@ -128,6 +148,16 @@ def test_train_test_split_is_reproducible_and_sized_like_sklearn():
     c = data.train_test_split(X, y, test_size=0.33, seed=5)
     assert not np.array_equal(a[3], c[3])
     assert data.train_test_split(X, test_size=3, seed=0)[1].shape == (3, 3)
+
+
+def test_train_test_split_takes_scikit_learns_random_state():
+    X, y = np.arange(30.0).reshape(10, 3), np.arange(10)
+    by_seed = data.train_test_split(X, y, test_size=0.3, seed=4)
+    by_state = data.train_test_split(X, y, test_size=0.3, random_state=4)
+    for a, b in zip(by_seed, by_state):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="give seed or random_state .*, not both"):
+        data.train_test_split(X, y, seed=1, random_state=1)
 
 
 def test_train_test_split_without_shuffle_tests_on_the_end():

@@ -1,9 +1,10 @@
-"""The guide in docs/: its Python snippets run, and the generated reference is up to date.
+"""The guide in docs/ and the README: their Python snippets run, and the generated reference
+is up to date.
 
 Each page's ```python blocks run in order as one script (a snippet may use what an
 earlier one defined), in a fresh process with matplotlib headless, in a temporary
 folder. A block right after the line ``<!-- no-test: reason -->`` is skipped (e.g.
-one that needs a GPU).
+one that needs a GPU, or a fragment).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import pytest
 import flexnet as fx
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(p.name for p in DOCS.glob("*.md") if p.name != "reference.md")
+#: Page name -> file: the guide's pages (not the generated reference) and the README.
+PAGES = {**{p.name: p for p in sorted(DOCS.glob("*.md")) if p.name != "reference.md"},
+         "README.md": DOCS.parent / "README.md"}
 #: Libraries a page's snippets import besides flexnet's own dependencies.
 REQUIRES = {"backends.md": ["torch", "array_api_strict"], "index.md": ["matplotlib"], "saving.md": ["torch"],
-            "extending.md": ["matplotlib"]}
+            "extending.md": ["matplotlib"], "README.md": ["sklearn"]}
 _BLOCK = re.compile(r"^(<!-- no-test:[^\n]*-->\n)?```python\n(.*?)^```\s*$", re.S | re.M)
 
 
@@ -38,11 +41,11 @@ def test_blocks_are_found_and_skips_are_honoured():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", list(PAGES))
 def test_page_snippets_run(page, tmp_path):
     for module in REQUIRES.get(page, []):
         pytest.importorskip(module)
-    blocks = python_blocks((DOCS / page).read_text(encoding="utf-8"))
+    blocks = python_blocks(PAGES[page].read_text(encoding="utf-8"))
     if not blocks:
         pytest.skip(f"{page} has no python blocks")
     script = tmp_path / "snippets.py"

@@ -29,6 +29,9 @@ LAZY = {
         "JAX is optional: its compiled runner (which imports jax) is loaded for jax models only",
     ("flexnet.models", "flexnet.io.model_files"):
         "fx.models.load_model and save_model: the model files sit above the models",
+    ("flexnet.utils", "flexnet.data"):
+        "fx.utils.to_categorical (Keras's name) is flexnet.data's, and data draws its seeds "
+        "from utils",
 }
 
 #: module -> why it may be longer than MAX_LINES.

@@ -97,15 +97,59 @@ def test_dense_accepts_numpy_integer_units():
     assert fx.layers.Dense(np.int64(3)).units == 3
 
 
-def test_dense_on_3d_input_suggests_flatten(case):
-    with pytest.raises(ValueError, match=r"2-D inputs.*\(None, 28, 28\).*Flatten"):
-        case.model([fx.layers.Dense(3, input_shape=(28, 28))])
+def test_dense_on_3d_inputs_works_on_the_last_axis(case):
+    model = case.model([fx.layers.Dense(3, input_shape=(5, 4), activation="tanh")])
+    layer = model.layers[0]
+    assert tuple(layer.params["kernel"].shape) == (4, 3) and model.output_shape == (None, 5, 3)
+    lines = []
+    model.summary(print_fn=lines.append, line_length=88)
+    assert "│ (None, 5, 3) " in lines[0] and " 15 │" in lines[0]
+    X = _rng(7).standard_normal((2, 5, 4))
+    W, b = model.get_weights()
+    case.assert_close(model.predict(X), np.tanh(X @ W + b))
 
 
-def test_lazy_dense_on_3d_data_suggests_flatten(case):
-    model = case.model([fx.layers.Dense(3)])
-    with pytest.raises(ValueError, match="Flatten"):
-        model.predict(np.zeros((2, 28, 28)))
+def test_dense_on_rank_4_inputs_matches_torch_linear(case):
+    model = case.model([fx.layers.Dense(3, activation="sigmoid")])
+    model.build((None, 2, 3, 4))
+    layer = model.layers[0]
+    W, b = _rng(8).standard_normal((4, 3)), _rng(9).standard_normal(3)
+    model.set_weights([W, b])
+    X, dY = _rng(10).standard_normal((2, 2, 3, 4)), _rng(11).standard_normal((2, 2, 3, 3))
+    x = torch.tensor(X, requires_grad=True)
+    w, bias = torch.tensor(W.T.copy(), requires_grad=True), torch.tensor(b, requires_grad=True)
+    torch.sigmoid(F.linear(x, w, bias)).backward(torch.tensor(dY))
+    Y = layer.forward(case.asarray(X))
+    dX = layer.backward(case.asarray(dY))
+    assert tuple(Y.shape) == (2, 2, 3, 3)
+    case.assert_close(case.to_numpy(dX), x.grad.numpy())
+    case.assert_close(case.to_numpy(layer.grads["kernel"]), w.grad.numpy().T)
+    case.assert_close(case.to_numpy(layer.grads["bias"]), bias.grad.numpy())
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "softmax"])
+def test_dense_on_3d_inputs_passes_gradient_check(case64, activation):
+    model = case64.model([fx.layers.Dense(3, input_shape=(2, 4), activation=activation)])
+    X = _rng(12).standard_normal((3, 2, 4))
+    errors = check_layer_gradients(model.layers[0], case64.asarray(X))
+    assert set(errors) == {"input", "kernel", "bias"}
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_dense_on_3d_data_builds_lazily_and_trains(case):
+    model = case.model([fx.layers.Dense(4, activation="tanh"), fx.layers.Dense(1)])
+    X = _rng(13).standard_normal((16, 3, 2))
+    y = X.sum(axis=-1, keepdims=True)
+    model.compile(optimizer=fx.optimizers.SGD(0.05), loss="mse")
+    history = model.fit(X, y, batch_size=8, epochs=5, verbose=0)
+    assert model.output_shape == (None, 3, 1) and tuple(model.layers[0].params["kernel"].shape) == (2, 4)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_dense_needs_a_batch_and_a_feature_axis():
+    with pytest.raises(ValueError, match=r"Dense layer 'dense' takes inputs \(batch, \.\.\., features\), got "
+                                         r"shape \(None,\)"):
+        fx.layers.Dense(3).check_input_shape((None,))
 
 
 # -- Dense: values and gradients -------------------------------------------------------

@@ -339,13 +339,13 @@ def test_summary_counts_the_moving_statistics_as_non_trainable(case):
     model = case.model([Dense(8, input_dim=4), BatchNormalization(), LayerNormalization(),
                         Dense(1)])
     lines = []
-    model.summary(print_fn=lines.append)
+    model.summary(print_fn=lines.append, line_length=100)
     text = "\n".join(lines)
     assert "batch_normalization (BatchNormalization)" in text
     assert "layer_normalization (LayerNormalization)" in text
     # Dense 4·8+8, BN 4·8 (γ, β trainable; moving mean and variance not), LN 2·8, Dense 8+1.
     assert "Total params: 97 " in text
-    assert "\nTrainable params: 81 " in text
+    assert "\n Trainable params: 81 " in text
     assert "Non-trainable params: 16 " in text
 
 

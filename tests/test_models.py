@@ -580,3 +580,128 @@ def test_sequential_takes_an_input_first_as_keras_3():
     assert model.built and model.input_shape == (None, 5) and len(model.layers) == 2
     with pytest.raises(ValueError, match="Input can only come first"):
         model.add(fx.layers.Input(shape=(3,)))
+
+
+# ---------------------------------------------------------------------------
+# Keras behaviours a test suite should pin: shuffling, frozen layers, one-batch methods.
+
+
+class _Recorder(fx.layers.Layer):
+    """Passes its input through and records, in training, the sample ids (column 0) of each batch."""
+
+    def __init__(self, seen, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = seen
+
+    def forward(self, X, training=False):
+        if training:
+            self.seen.append(self.backend.to_numpy(X)[:, 0].round().astype(int).tolist())
+        return X
+
+    def backward(self, dY):
+        return dY
+
+
+def _epochs_seen(case, shuffle: bool, n=20, batch_size=6, epochs=3) -> list[list[int]]:
+    seen: list = []
+    model = case.model([_Recorder(seen, input_shape=(2,)), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.stack([np.arange(n), np.ones(n)], axis=1)
+    model.fit(x, np.zeros(n), batch_size=batch_size, epochs=epochs, shuffle=shuffle, verbose=0)
+    per_epoch = -(-n // batch_size)
+    assert len(seen) == per_epoch * epochs
+    return [sum(seen[e * per_epoch:(e + 1) * per_epoch], []) for e in range(epochs)]
+
+
+def test_fit_shuffles_every_epoch_and_shuffle_false_keeps_the_order(case):
+    shuffled = _epochs_seen(case, shuffle=True)
+    for order in shuffled:
+        assert sorted(order) == list(range(20))  # every sample once per epoch
+        assert order != list(range(20))  # not in the data's order
+    assert shuffled[0] != shuffled[1] and shuffled[1] != shuffled[2]  # a new order each epoch
+    assert _epochs_seen(case, shuffle=False) == [list(range(20))] * 3
+
+
+def test_a_frozen_layer_keeps_its_weights_bit_for_bit_while_the_others_train(case):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 1))
+    frozen = Dense(4, activation="tanh", trainable=False, kernel_regularizer="l2")
+    model = case.model([Dense(4, input_dim=3, activation="tanh"), frozen, Dense(1)])
+    model.compile(optimizer=fx.optimizers.AdamW(0.01, weight_decay=0.1), loss="mse")
+    before = [layer.get_weights() for layer in model.layers]
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    after = [layer.get_weights() for layer in model.layers]
+    for a, b in zip(after[1], before[1]):
+        np.testing.assert_array_equal(a, b)
+    for k in (0, 2):
+        assert all(not np.array_equal(a, b) for a, b in zip(after[k], before[k]))
+
+
+def test_model_trainable_sets_every_layer_and_counts_at_the_next_compile(case):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    inner = case.model([Dense(4, input_dim=3)], name="inner")
+    model = case.model([inner, Dense(1)])
+    model.trainable = False
+    assert not model.trainable and not inner.trainable
+    assert all(not layer.trainable for layer in model._flat_layers())
+    assert model.trainable_weights == [] and len(model.non_trainable_weights) == 4
+    model.compile(optimizer="adam", loss="mse")
+    before = model.get_weights()
+    model.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    model.trainable = True
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=2, verbose=0)
+    assert all(not np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+
+
+def test_test_on_batch_and_predict_on_batch_as_keras(case):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(10, 3)), rng.integers(0, 2, size=10)
+    model = case.model([Dense(1, input_dim=3, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    loss = model.test_on_batch(x, y)
+    assert isinstance(loss, float) and loss == pytest.approx(model.evaluate(x, y, batch_size=10))
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    values = model.test_on_batch(x, y)
+    assert values == pytest.approx(model.evaluate(x, y, batch_size=3), rel=max(case.rtol, 1e-6))
+    assert model.test_on_batch(x, y, return_dict=True) == dict(zip(model.metrics_names, values))
+    case.assert_close(model.predict_on_batch(x), model.predict(x))
+    assert isinstance(model.predict_on_batch(x), np.ndarray)
+    on_device = case.asarray(x)
+    assert type(model.predict_on_batch(on_device)) is type(on_device)
+
+
+def test_metrics_names_follow_evaluate():
+    model = fx.Sequential([Dense(2, input_dim=3, activation="softmax")])
+    assert model.metrics_names == []  # before compile
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy", "mse"])
+    assert model.metrics_names == ["loss", "accuracy", "mse"]
+    input_ = fx.Input(shape=(3,))
+    two = fx.Model(input_, [Dense(1, name="a")(input_), Dense(2, name="b")(input_)])
+    two.compile(loss="mse", metrics={"b": ["mae"]})
+    rng = np.random.default_rng(6)
+    x, ys = rng.normal(size=(4, 3)), [rng.normal(size=(4, 1)), rng.normal(size=(4, 2))]
+    assert two.metrics_names == ["loss", "a_loss", "b_loss", "b_mae"]
+    assert two.metrics_names == list(two.evaluate(x, ys, return_dict=True))
+
+
+@pytest.mark.parametrize(("features", "x", "hint"), [
+    (30, np.zeros(30), r"it looks like one sample of 30 features: use x.reshape\(1, -1\)"),
+    (1, np.zeros(30), r"for a single feature use x.reshape\(-1, 1\)"),
+    (30, np.zeros(7), r"the model expects shape \(n, 30\)"),
+])
+def test_a_1d_input_gets_the_reshape_that_fits_the_model(features, x, hint):
+    """``predict(X_test[0])`` on a 30-feature model means one sample: reshape(1, -1)."""
+    model = fx.Sequential([Dense(1, input_dim=features)])
+    with pytest.raises(ValueError, match=rf"x must have a batch axis and a feature axis, got shape "
+                                         rf"\({len(x)},\); {hint}"):
+        model.predict(x)
+
+
+def test_a_1d_input_to_an_unbuilt_model_gets_both_hints():
+    with pytest.raises(ValueError, match=r"for one sample use x.reshape\(1, -1\); for a single feature, "
+                                         r"x.reshape\(-1, 1\)"):
+        fx.Sequential([Dense(1)]).predict(np.zeros(5))

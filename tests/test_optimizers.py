@@ -670,7 +670,9 @@ def test_one_optimizer_on_two_models_with_different_weight_shapes_raises():
     first.train_on_batch(rng.normal(size=(8, 1)), rng.normal(size=(8, 1)))
     second = fx.Sequential([Dense(N_OUT, input_dim=N_IN)], dtype="float64")
     second.compile(optimizer=opt, loss="mse")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"this Adam holds state for a parameter of shape \(1, 1\) at "
+                                         r"position 0 but was given one of shape \(4, 3\); use one "
+                                         r"optimizer per model"):
         second.train_on_batch(rng.normal(size=(8, N_IN)), rng.normal(size=(8, N_OUT)))
 
 

@@ -33,7 +33,7 @@ def test_a_kind_is_a_read_only_mapping_of_its_names():
     assert losses["mse"] is fx.losses.MeanSquaredError and "mse" in losses
     assert "MSE" not in losses  # the mapping's keys are exact; find() is not
     assert losses.get("nope") is None and len(losses) == len(list(losses))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="'Kind' object does not support item assignment"):
         losses["mine"] = fx.losses.Huber  # type: ignore[index]
     assert fx.optimizers.OPTIMIZERS.names_of(fx.optimizers.Adam) == ["adam"]
 

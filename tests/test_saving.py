@@ -279,6 +279,9 @@ LAYERS = [
     Add(name="plus"), Subtract(), Multiply(), Average(), Maximum(), Minimum(),
     Concatenate(axis=1, name="cat"),
     Scale(0.3, name="scale"),
+    fx.layers.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5), fx.layers.LeakyReLU(0.2),
+    fx.layers.Softmax(axis=1), fx.layers.Reshape((-1, 2)), fx.layers.GaussianNoise(0.1, seed=1),
+    fx.layers.Normalization(axis=None), fx.layers.Normalization(axis=(1, 2), mean=[1.0], variance=[2.0]),
 ]
 
 
@@ -722,7 +725,7 @@ def test_an_empty_file_is_a_clear_error(tmp_path):
 
 
 def test_a_missing_file_is_an_os_error(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: '.*nothing'"):
         fx.models.load_model(tmp_path / "nothing")
 
 

@@ -8,9 +8,9 @@ Besides the progress display and :class:`History`, this package has Keras's
 callbacks: :class:`EarlyStopping`, :class:`ModelCheckpoint`,
 :class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`,
 :class:`TerminateOnNaN`, :class:`CSVLogger` and :class:`LambdaCallback`.
-Two differences from Keras, both on purpose: a monitored key missing from the
-epoch logs raises ``ValueError`` (Keras warns and does nothing), and
-:class:`TerminateOnNaN` acts at the end of an epoch (flexnet reads the loss
+As in Keras, a monitored key missing from the epoch logs gives a ``UserWarning``
+that names the keys there, and the callback skips that epoch. One difference, on
+purpose: :class:`TerminateOnNaN` acts at the end of an epoch (flexnet reads the loss
 once per epoch).
 
 ``base.py`` holds the base class, the list that calls the hooks and

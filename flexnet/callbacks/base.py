@@ -148,8 +148,11 @@ def as_callback_list(callbacks) -> list:
 
 
 def check_verbose(verbose) -> int:
+    """0, 1 or 2; ``"auto"`` is 1, as in Keras 3 (its ``ProgbarLogger``)."""
+    if verbose == "auto":
+        return 1
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     return verbose
 
 

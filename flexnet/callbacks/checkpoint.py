@@ -25,8 +25,8 @@ class ModelCheckpoint(MonitorCallback):
 
     Args:
         filepath: where to save (str or path-like), possibly with format fields.
-        monitor: the key compared when ``save_best_only`` (default ``"val_loss"``);
-            a missing key raises ``ValueError`` at the first epoch end.
+        monitor: the key compared when ``save_best_only`` (default ``"val_loss"``); at an
+            epoch whose logs lack it the model is saved, with a ``UserWarning`` (as Keras).
         verbose: 1 prints a line at each save (or skipped save).
         save_best_only: save only when the monitored value improves on the best so
             far, so a fixed ``filepath`` always holds the best model.
@@ -112,8 +112,10 @@ class ModelCheckpoint(MonitorCallback):
     def _save(self, epoch: int, batch: int | None, logs) -> None:
         logs = logs or {}
         path = self._file_path(epoch, batch, logs)
+        current = None
         if self.save_best_only:
-            current = self.get_monitor_value(logs)
+            current = self.get_monitor_value(logs, "the model is saved anyway, as Keras does")
+        if current is not None:
             best = "None" if self.best is None else f"{self.best:.5f}"
             if not self._is_improvement(current, self.best):
                 if self.verbose:

@@ -118,8 +118,8 @@ class ReduceLROnPlateau(MonitorCallback):
     the start of training otherwise).
 
     Args:
-        monitor: the key to watch (default ``"val_loss"``); a missing key raises
-            ``ValueError`` at the first epoch end.
+        monitor: the key to watch (default ``"val_loss"``); an epoch whose logs lack it
+            keeps the rate, with a ``UserWarning`` (Keras's behaviour).
         factor: the rate is multiplied by this (0 < factor < 1).
         patience: epochs without improvement before a reduction.
         verbose: 1 prints each reduction.
@@ -169,8 +169,10 @@ class ReduceLROnPlateau(MonitorCallback):
     def on_epoch_end(self, epoch, logs=None):
         optimizer = _optimizer_with_numeric_rate(self.model, "ReduceLROnPlateau")
         rate = float(optimizer.learning_rate)
-        current = self.get_monitor_value(logs)
         logs["learning_rate"] = rate
+        current = self.get_monitor_value(logs, "the learning rate is kept at this epoch")
+        if current is None:
+            return
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0

@@ -5,26 +5,40 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 from flexnet.callbacks.base import CALLBACKS, Callback, _check_int, _check_real, check_verbose
 
 __all__ = ["EarlyStopping", "MonitorCallback", "monitor_mode"]
 
 
-_MAXIMIZED = ("acc", "auc", "precision", "recall")
+#: Metrics that are better when higher (Keras's ``_direction = "up"``): accuracies, AUC,
+#: precision and recall (and their ``_at_`` kin), F-scores, R², IoU, similarities.
+_MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall", "sensitivity", "specificity",
+              "f1_score", "fbeta_score", "r2_score", "iou", "cosine_similarity", "correlation",
+              "true_positives", "true_negatives")
 
 
-def monitor_mode(monitor: str, mode: str = "auto") -> str:
+def monitor_mode(monitor: str, mode: str = "auto", metrics=()) -> str:
     """Whether a monitored value improves by going down (``"min"``) or up (``"max"``).
 
-    The ``"auto"`` rule, shared by :class:`EarlyStopping`, :class:`ModelCheckpoint`
-    and :class:`ReduceLROnPlateau`: ``"max"`` when the name contains ``acc``,
-    ``auc``, ``precision`` or ``recall`` (``accuracy``, ``val_auc``, ...), else
-    ``"min"`` (``loss``, ``val_loss``, ``mae``, ...).
+    The ``"auto"`` rule, shared by :class:`EarlyStopping`, :class:`ModelCheckpoint` and
+    :class:`ReduceLROnPlateau`, follows Keras 3's ``MonitorCallback``: with the ``val_``
+    prefix removed, ``loss`` (and each output's ``<output>_loss``) is minimised; a metric
+    of the model with that name decides when it has a ``direction`` (``"up"`` or
+    ``"down"``, Keras's ``_direction``); other names are maximised when they name a
+    metric that is better when higher (Keras's ``"up"`` metrics: ``acc`` and every
+    ``*accuracy`` (``categorical_accuracy``, ``top_k_categorical_accuracy``, ...),
+    ``auc``, ``precision``, ``recall``, ``f1_score``, ``fbeta_score``, ``r2_score``,
+    ``iou``, ``cosine_similarity``, ...), also after an output's name
+    (``dense_1_accuracy``) or with a number after them (``auc_1``), and minimised
+    otherwise (Keras raises for a name it cannot place).
 
     Args:
         monitor: a key of the epoch logs, e.g. ``"val_loss"``.
         mode: ``"auto"``, ``"min"`` or ``"max"``.
+        metrics: the model's metric objects (``model.metrics``), consulted by name.
 
     Returns:
         ``"min"`` or ``"max"``.
@@ -32,13 +46,22 @@ def monitor_mode(monitor: str, mode: str = "auto") -> str:
     Example:
         >>> monitor_mode("val_accuracy"), monitor_mode("val_loss"), monitor_mode("mae", "max")
         ('max', 'min', 'max')
+        >>> monitor_mode("val_top_k_categorical_accuracy"), monitor_mode("r2_score")
+        ('max', 'max')
     """
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":
         return mode
-    name = monitor.lower()
-    return "max" if any(word in name for word in _MAXIMIZED) else "min"
+    name = monitor.removeprefix("val_")
+    if name == "loss" or name.endswith("_loss"):
+        return "min"
+    for metric in metrics:
+        direction = getattr(metric, "direction", None)
+        if direction in ("up", "down") and (name == metric.name or name.endswith("_" + metric.name)):
+            return "max" if direction == "up" else "min"
+    base = re.sub(r"_\d+$", "", name)  # auc_1, a second AUC
+    return "max" if any(base == word or base.endswith("_" + word) for word in _MAXIMIZED) else "min"
 
 
 class MonitorCallback(Callback):
@@ -48,9 +71,10 @@ class MonitorCallback(Callback):
     ``current < best - min_delta`` (mode ``"min"``) or ``current > best + min_delta``
     (mode ``"max"``); any value improves on ``best=None``, and NaN never improves.
 
-    If ``monitor`` is not in the epoch logs, :meth:`get_monitor_value` raises
-    ``ValueError`` listing the keys that are there (Keras warns and skips, which
-    hides a misspelt name or a missing ``validation_data``).
+    If ``monitor`` is not in an epoch's logs, :meth:`get_monitor_value` warns (a
+    ``UserWarning`` naming the key and the keys that are there, e.g. for
+    ``EarlyStopping(monitor="val_loss")`` without validation data) and returns None,
+    and the callback skips that epoch, as in Keras.
 
     Args:
         monitor: the key to watch, e.g. ``"val_loss"`` or ``"accuracy"``.
@@ -65,7 +89,21 @@ class MonitorCallback(Callback):
         self.monitor = monitor
         self.mode = mode
         self.min_delta = _check_real(min_delta, "min_delta", low=0.0)
-        self.direction = monitor_mode(monitor, mode)
+        monitor_mode(monitor, mode)  # check the mode now
+        self._direction: str | None = None
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        self._direction = None  # decided again from this model's metrics
+
+    @property
+    def direction(self) -> str:
+        """``"min"`` or ``"max"``: :func:`monitor_mode` of ``monitor`` and ``mode`` among the
+        model's metrics."""
+        if self._direction is None:
+            metrics = getattr(self.model, "metrics", None) or ()
+            self._direction = monitor_mode(self.monitor, self.mode, metrics)
+        return self._direction
 
     def _is_improvement(self, current: float, reference: float | None) -> bool:
         if reference is None:
@@ -74,17 +112,20 @@ class MonitorCallback(Callback):
             return current + self.min_delta < reference
         return current - self.min_delta > reference
 
-    def get_monitor_value(self, logs) -> float:
-        """``logs[monitor]`` as a float; ``ValueError`` naming the available keys if absent."""
+    def get_monitor_value(self, logs, skipped: str = "it does nothing at this epoch") -> float | None:
+        """``logs[monitor]`` as a float; None, with a ``UserWarning`` naming the monitored key,
+        the keys that are there and what the callback does instead (``skipped``), if absent."""
         logs = logs or {}
         if self.monitor not in logs:
             hint = ""
             if self.monitor.startswith("val_"):
                 hint = " (val_ keys need validation_data or validation_split in fit)"
-            raise ValueError(
+            warnings.warn(
                 f"{type(self).__name__} monitors {self.monitor!r}, which is not in the epoch logs"
-                f"{hint}; available keys: {sorted(logs)}"
+                f"{hint}; available keys: {sorted(logs)}; {skipped}",
+                UserWarning, stacklevel=3,
             )
+            return None
         return float(logs[self.monitor])
 
 
@@ -100,8 +141,8 @@ class EarlyStopping(MonitorCallback):
     within ``patience`` epochs of non-improvement.
 
     Args:
-        monitor: the key to watch (default ``"val_loss"``). A missing key raises
-            ``ValueError`` at the first epoch end.
+        monitor: the key to watch (default ``"val_loss"``). An epoch whose logs lack it
+            is skipped with a ``UserWarning`` (Keras's behaviour).
         min_delta: the smallest change that counts as an improvement.
         patience: epochs without improvement before stopping.
         verbose: 1 prints when training stops and when weights are restored.
@@ -150,8 +191,8 @@ class EarlyStopping(MonitorCallback):
         self._reset()  # an instance can be reused across fits
 
     def on_epoch_end(self, epoch, logs=None):
-        current = self.get_monitor_value(logs)
-        if epoch < self.start_from_epoch:
+        current = self.get_monitor_value(logs, "early stopping skips this epoch")
+        if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights, self.best_epoch = self.model.get_weights(), epoch

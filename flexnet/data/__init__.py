@@ -151,19 +151,28 @@ def _permutation_like(a, perm: np.ndarray):
 
 def validation_cut(n: int, validation_split: float) -> int:
     """Where Keras's ``validation_split`` cuts ``n`` samples: training gets ``[0, cut)``,
-    validation ``[cut, n)`` (the last fraction, taken before any shuffling)."""
+    validation ``[cut, n)`` (the last fraction, taken before any shuffling).
+
+    ``cut = floor(n · (1 - validation_split))``, Keras 3's formula
+    (``keras/src/trainers/data_adapters/array_slicing.py``, ``train_validation_split``):
+    10 samples with ``validation_split=0.25`` give 7 for training and 3 for validation.
+
+    Example:
+        >>> validation_cut(10, 0.25), validation_cut(100, 0.1)
+        (7, 90)
+    """
     if isinstance(validation_split, (bool, np.bool_)) or not isinstance(validation_split, numbers.Real):
         raise TypeError(f"validation_split must be a number in [0, 1), got {validation_split!r} "
                         f"({type(validation_split).__name__})")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    n_val = int(math.floor(n * validation_split))
-    if n_val == 0 or n_val == n:
+    cut = int(math.floor(n * (1.0 - validation_split)))
+    if cut == 0 or cut == n:
         raise ValueError(
             f"validation_split={validation_split} of {n} samples leaves "
-            f"{n - n_val} for training and {n_val} for validation; both must be non-empty"
+            f"{cut} for training and {n - cut} for validation; both must be non-empty"
         )
-    return n - n_val
+    return cut
 
 
 def split_validation(x, y, validation_split: float, sample_weight=None):
@@ -234,7 +243,7 @@ def _test_count(test_size, n: int) -> int:
     return n_test
 
 
-def train_test_split(*arrays, test_size=0.25, shuffle: bool = True, seed=None):
+def train_test_split(*arrays, test_size=0.25, shuffle: bool = True, seed=None, random_state=None):
     """Split arrays into random train and test subsets, like scikit-learn's function.
 
     The permutation is drawn on the host; NumPy arrays (and lists) are indexed there,
@@ -247,6 +256,7 @@ def train_test_split(*arrays, test_size=0.25, shuffle: bool = True, seed=None):
         shuffle: shuffle before splitting; ``False`` takes the last samples for testing.
         seed: an int or a ``numpy.random.Generator`` for a reproducible split; ``None``
             draws from :func:`flexnet.utils.set_random_seed`'s sequence.
+        random_state: scikit-learn's name for ``seed`` (give one of the two).
 
     Returns:
         a list ``[a_train, a_test, b_train, b_test, ...]``, two entries per array.
@@ -260,6 +270,10 @@ def train_test_split(*arrays, test_size=0.25, shuffle: bool = True, seed=None):
     """
     if not arrays:
         raise ValueError("train_test_split() needs at least one array")
+    if random_state is not None:
+        if seed is not None:
+            raise ValueError("give seed or random_state (scikit-learn's name for it), not both")
+        seed = random_state
     arrays = [a if array_api_compat.is_array_api_obj(a) else np.asarray(a) for a in arrays]
     n = arrays[0].shape[0]
     if any(a.ndim == 0 or a.shape[0] != n for a in arrays):

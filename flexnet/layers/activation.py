@@ -1,30 +1,147 @@
-"""Activation layers with learned parameters: PReLU.
+"""Activation layers under Keras's names: ReLU, LeakyReLU, Softmax and PReLU (learned slopes).
 
-(Activations without parameters are functions, :mod:`flexnet.activations`, applied by
+(Activations are also functions, :mod:`flexnet.activations`, applied by
 ``Dense(..., activation=...)`` or the :class:`~flexnet.layers.Activation` layer.)
+Ties follow Keras and PyTorch: at a kink the branch taken is that of ``x > threshold``,
+so ReLU'(0) = 0 and LeakyReLU'(0) = its slope.
 """
 
 from __future__ import annotations
 
 import numbers
 
-from flexnet import constraints, initializers, regularizers
-from flexnet.layers.base import LAYERS, Layer
+from flexnet import activations, constraints, initializers, regularizers
+from flexnet.layers.base import LAYERS, Layer, normalize_axes
+from flexnet.layers.core import Activation
 
-__all__ = ["PReLU"]
+__all__ = ["LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
 
-def _shared_axes(shared_axes) -> tuple[int, ...]:
-    if shared_axes is None:
-        return ()
-    axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else shared_axes
-    try:
-        axes = list(axes)
-    except TypeError:
-        raise TypeError(f"shared_axes must be None, an int or a list of ints, got {shared_axes!r}") from None
-    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
-        raise TypeError(f"shared_axes must be None, an int or a list of ints, got {shared_axes!r}")
-    return tuple(int(a) for a in axes)
+def _non_negative(value, what: str, layer: str, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < float("inf"):
+        raise ValueError(f"{what} of a {layer} layer must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+@LAYERS.register()
+class ReLU(Layer):
+    """Rectified linear unit with Keras's options (``keras.layers.ReLU``)::
+
+        f(x) = min(x, max_value)                  for x > threshold
+        f(x) = negative_slope · (x - threshold)   otherwise
+
+    With the defaults, ``max(x, 0)``; ``max_value=6`` is ReLU6, ``negative_slope`` a leaky
+    ReLU, and ``threshold`` a thresholded ReLU (0, or the slope's line, up to it).
+
+    Backward: ``dX = dY`` where ``threshold < x < max_value``, ``0`` where ``x >= max_value``
+    (above the threshold), ``negative_slope · dY`` where ``x <= threshold``: at
+    ``x = threshold`` the lower branch, so ReLU'(0) = 0 as in Keras and PyTorch, and
+    ReLU6'(6) = 0 as ``torch.nn.ReLU6``.
+
+    Args:
+        max_value: the largest output (``None``: no cap), >= 0.
+        negative_slope: the slope below the threshold, >= 0.
+        threshold: where the rectifier bends, >= 0.
+        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
+
+    Example:
+        >>> import numpy as np
+        >>> import flexnet as fx
+        >>> fx.layers.ReLU(max_value=5.0)(np.array([[-10.0, -5.0, 0.0, 5.0, 10.0]]))
+        array([[0., 0., 0., 5., 5.]], dtype=float32)
+    """
+
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.max_value = _non_negative(max_value, "max_value", "ReLU", allow_none=True)
+        self.negative_slope = _non_negative(negative_slope, "negative_slope", "ReLU")
+        self.threshold = _non_negative(threshold, "threshold", "ReLU")
+
+    def forward(self, X, training=False):
+        xp, a, t = self.xp, self.negative_slope, self.threshold
+        self.cache.X = X
+        if t == 0.0 and self.max_value is None:  # ReLU, leaky ReLU: no mask needed
+            Y = xp.maximum(X, 0.0)
+            return Y + a * xp.minimum(X, 0.0) if a else Y
+        top = X if self.max_value is None else xp.minimum(X, self.max_value)
+        return xp.where(X > t, top, a * (X - t) if a else xp.zeros_like(X))
+
+    def backward(self, dY):
+        X = self.cache.X
+        above = X > self.threshold
+        if self.max_value is not None:
+            above = above & (X < self.max_value)
+        slope = self.xp.astype(above, dY.dtype)
+        if self.negative_slope:
+            slope = slope + self.xp.astype(X <= self.threshold, dY.dtype) * self.negative_slope
+        return dY * slope
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value,
+                "negative_slope": self.negative_slope, "threshold": self.threshold}
+
+
+class _ActivationWithArguments(Activation):
+    """An :class:`Activation` layer fixed to one activation, whose arguments are the layer's
+    own (Keras's ``LeakyReLU(negative_slope)`` and ``Softmax(axis)`` layers)."""
+
+    def get_config(self):
+        config = super().get_config()
+        del config["activation"]
+        return {**config, **self.activation.get_config()}
+
+
+@LAYERS.register()
+class LeakyReLU(_ActivationWithArguments):
+    """Leaky ReLU (``keras.layers.LeakyReLU``): ``f(x) = x`` for ``x > 0``, else
+    ``negative_slope · x``; ``f'(x) = 1`` or ``negative_slope`` (at 0, the slope, as PyTorch).
+
+    The layer's default slope is Keras's 0.3; the function ``"leaky_relu"`` defaults to 0.2
+    (``keras.activations.leaky_relu``) and PyTorch to 0.01.
+
+    Args:
+        negative_slope: the slope for ``x <= 0``, >= 0 (Keras 2 called it ``alpha``).
+        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
+    """
+
+    def __init__(self, negative_slope: float = 0.3, *, alpha: float | None = None, **kwargs):
+        if alpha is not None:
+            if negative_slope != 0.3:
+                raise ValueError("give negative_slope or alpha (its Keras 2 name), not both")
+            negative_slope = alpha
+        slope = _non_negative(negative_slope, "negative_slope", "LeakyReLU")
+        super().__init__(activations.LeakyReLU(slope), **kwargs)
+        self.negative_slope = slope
+
+
+@LAYERS.register()
+class Softmax(_ActivationWithArguments):
+    """Softmax along ``axis`` (``keras.layers.Softmax``): ``y_i = e^{x_i} / Σ_j e^{x_j}``, computed
+    with the maximum subtracted; backward ``dX = Y ⊙ (dY − Σ_j dY_j Y_j)`` along ``axis``.
+
+    As the model's last layer it is fused with a categorical cross-entropy like
+    ``activation="softmax"`` (for ``axis=-1``).
+
+    Args:
+        axis: the axis that sums to one (default the last).
+        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
+    """
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(activations.Softmax(axis), **kwargs)
+        self.axis = self.activation.axis
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+
+    def check_input_shape(self, input_shape) -> None:
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"Softmax {self.name or self.default_name!r}: axis {self.axis} is out of "
+                             f"range for inputs of shape {tuple(input_shape)}")
 
 
 @LAYERS.register()
@@ -72,7 +189,7 @@ class PReLU(Layer):
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
-        self.shared_axes = _shared_axes(shared_axes)
+        self.shared_axes = normalize_axes(shared_axes, "shared_axes")
         self._sum_axes: tuple[int, ...] = (0,)
 
     def _resolve_axes(self, input_shape) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import numbers
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from flexnet import constraints, initializers, regularizers
-from flexnet.layers.node import Node, is_symbolic
+from flexnet.layers.call import eager_call, only_node, symbolic_call
+from flexnet.layers.node import is_symbolic
 from flexnet.registry import Kind
 from flexnet.transfer import as_host_array, writable
 
-__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_shape"]
+__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_axes", "normalize_shape"]
 
 
 class Cache(SimpleNamespace):
@@ -86,6 +88,20 @@ def normalize_shape(shape, what: str = "input_shape") -> tuple[int, ...]:
     ):
         raise ValueError(f"{what} must be a non-empty tuple of positive ints, got {shape!r}")
     return tuple(int(d) for d in shape)
+
+
+def normalize_axes(axes, what: str) -> tuple[int, ...]:
+    """Axes given as None (none), an int or a sequence of ints, as a tuple of ints."""
+    if axes is None:
+        return ()
+    items = (axes,) if isinstance(axes, numbers.Integral) else axes
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{what} must be None, an int or a list of ints, got {axes!r}") from None
+    if any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in items):
+        raise TypeError(f"{what} must be None, an int or a list of ints, got {axes!r}")
+    return tuple(int(a) for a in items)
 
 
 class Layer(ABC):
@@ -165,7 +181,7 @@ class Layer(ABC):
         """
         if self.input_shape is not None and tuple(input_shape[1:]) != self.input_shape:
             raise ValueError(
-                f"layer {self.name!r} was declared with input_shape={self.input_shape} "
+                f"layer {self.name or self.default_name!r} was declared with input_shape={self.input_shape} "
                 f"but receives inputs of shape {tuple(input_shape[1:])}"
             )
         if self.built and (self.backend != backend or self.dtype != dtype):
@@ -255,45 +271,38 @@ class Layer(ABC):
         """Forget what forward kept for backward (it holds memory and a device)."""
         self.cache = Cache()
 
-    # -- the functional API ---------------------------------------------------
-    def __call__(self, inputs):
-        """Apply the layer to symbolic tensors (functional API); returns a symbolic tensor.
+    # -- calling: the functional API, or arrays ----------------------------------
+    def __call__(self, inputs, training: bool = False):
+        """On symbolic tensors, record the call (functional API) and return a symbolic tensor;
+        on arrays, compute the layer's output (Keras's eager call).
 
         ``Dense(30, activation="relu")(input_)`` records the call; a
-        :class:`~flexnet.models.Model` built from the inputs and outputs runs it.
-        Calling one layer on several tensors shares its weights between the calls.
+        :class:`~flexnet.models.Model` built from the inputs and outputs runs it. Calling
+        one layer on several tensors shares its weights between the calls.
+
+        ``Dense(2)(np.ones((1, 3)))`` builds the layer for inputs of 3 features (on the
+        backend of the arrays; NumPy arrays and lists use the default backend, in
+        :func:`flexnet.floatx`) and returns its output: NumPy for NumPy, an array of the
+        backend for one. ``training=True`` runs it in training mode (dropout, noise).
         """
-        if not is_symbolic(inputs):
-            raise TypeError(
-                f"layer {self.name or self.default_name!r} is called on {type(inputs).__name__}; "
-                "call layers on fx.layers.Input(...) tensors to build a model, and use "
-                "model.predict(x) (or layer.forward(X) on a built layer) to compute values"
-            )
-        takes_list = isinstance(inputs, (list, tuple))
-        shapes = [t.shape for t in inputs] if takes_list else inputs.shape
-        if takes_list and not self.accepts_list:
-            raise TypeError(f"layer {self.name or self.default_name!r} takes one input, got a list of "
-                            f"{len(inputs)}")
-        if not takes_list and self.accepts_list:
-            raise TypeError(f"layer {self.name or self.default_name!r} takes a list of inputs")
-        if self._nodes:
-            first = self._nodes[0].inputs
-            before = [t.shape for t in first] if self._nodes[0].takes_list else first[0].shape
-            if before != shapes:
-                raise ValueError(
-                    f"layer {self.name or self.default_name!r} was first called on inputs of shape "
-                    f"{before} and now on {shapes}; a shared layer needs inputs of the same shape"
-                )
-        elif self.input_shape is not None and not takes_list and tuple(shapes[1:]) != self.input_shape:
-            raise ValueError(
-                f"layer {self.name or self.default_name!r} was declared with input_shape="
-                f"{self.input_shape} but is called on a tensor of shape {shapes}"
-            )
-        self.check_input_shape(shapes)
-        node = Node(self, inputs if takes_list else [inputs], self.compute_output_shape(shapes),
-                    takes_list)
-        self._nodes.append(node)
-        return node.output
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs)
+        return eager_call(self, inputs, training)
+
+    @property
+    def input(self):
+        """The symbolic tensor (a list for merge layers) of this layer's one call: in a
+        functional model, or in the graph a built Sequential gives its layers."""
+        node = only_node(self, "input")
+        if not node.inputs:  # an InputLayer: its tensor is its input and its output
+            return node.output
+        return list(node.inputs) if node.takes_list else node.inputs[0]
+
+    @property
+    def output(self):
+        """The symbolic tensor this layer's one call produced, e.g. for a feature extractor
+        ``Model(model.input, model.get_layer("dense").output)``."""
+        return only_node(self, "output").output
 
     #: True for layers whose forward takes a list of arrays (merge layers).
     accepts_list = False

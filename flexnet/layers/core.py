@@ -1,27 +1,28 @@
-"""Core layers: Dense, Activation, Dropout, Flatten."""
+"""Core layers: Dense, Activation, Dropout."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from flexnet import activations, constraints, initializers, regularizers
 from flexnet.layers.base import LAYERS, Layer
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten"]
+__all__ = ["Activation", "Dense", "Dropout"]
 
 
 @LAYERS.register()
 class Dense(Layer):
-    """Fully connected layer: ``Y = f(X W + b)``.
+    """Fully connected layer: ``Y = f(X W + b)``, applied on the last axis of ``X``.
 
     Shapes: ``X`` is ``(batch, inputs)``, ``W`` (``kernel``) is ``(inputs, units)``,
-    ``b`` (``bias``) is ``(units,)``, ``Y`` is ``(batch, units)``.
+    ``b`` (``bias``) is ``(units,)``, ``Y`` is ``(batch, units)``. Inputs of higher rank
+    ``(batch, d1, ..., inputs)`` give ``(batch, d1, ..., units)``, the same ``W`` applied
+    at every position, as in Keras (no ``Flatten`` needed).
 
-    Backward, with ``dZ = dY ⊙ f'(Z)`` and ``Z = X W + b``::
+    Backward, with ``dZ = dY ⊙ f'(Z)`` and ``Z = X W + b``, the sums over every axis but
+    the last (for rank 2, the batch)::
 
-        db = Σ_batch dZ,   dW = Xᵀ dZ,   dX = dZ Wᵀ
+        db = Σ dZ,   dW = Xᵀ dZ (X, dZ as (positions, ·) matrices),   dX = dZ Wᵀ
 
     Args:
         units: number of outputs.
@@ -78,10 +79,10 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def check_input_shape(self, input_shape):
-        if len(input_shape) != 2:
+        if isinstance(input_shape, list) or len(input_shape) < 2:
             raise ValueError(
-                f"Dense layer {self.name or self.default_name!r} takes 2-D inputs (batch, features), "
-                f"got shape {tuple(input_shape)}; put a Flatten layer before it"
+                f"Dense layer {self.name or self.default_name!r} takes inputs (batch, ..., features), "
+                f"got shape {input_shape}"
             )
 
     def build(self, input_shape):
@@ -119,12 +120,17 @@ class Dense(Layer):
         Models call this directly when the loss is fused with the activation
         (sigmoid or softmax with cross-entropy).
         """
+        X, W = self.cache.X, self.params["kernel"]
+        dZ2 = dZ
+        if dZ.ndim > 2:  # positions of every leading axis are rows of one product
+            X = self.xp.reshape(X, (-1, X.shape[-1]))
+            dZ2 = self.xp.reshape(dZ, (-1, dZ.shape[-1]))
         if self.use_bias:
-            self.grads["bias"] = self.xp.sum(dZ, axis=0)
-        self.grads["kernel"] = self.cache.X.T @ dZ
+            self.grads["bias"] = self.xp.sum(dZ2, axis=0)
+        self.grads["kernel"] = X.T @ dZ2
         if not self.input_grad_needed:
             return None  # the first layer: nobody reads dX, skip its product
-        return dZ @ self.params["kernel"].T
+        return dZ @ W.T
 
     def get_config(self):
         return {
@@ -207,25 +213,3 @@ class Dropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
-
-
-@LAYERS.register()
-class Flatten(Layer):
-    """Flattens all axes but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1·d2·...)``.
-
-    Args:
-        name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
-    """
-
-    def __init__(self, name=None, input_shape=None, **kwargs):
-        super().__init__(name=name, input_shape=input_shape, **kwargs)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], math.prod(input_shape[1:]))
-
-    def forward(self, X, training=False):
-        self.cache.X_shape = X.shape
-        return self.xp.reshape(X, (X.shape[0], math.prod(X.shape[1:])))
-
-    def backward(self, dY):
-        return self.xp.reshape(dY, self.cache.X_shape)

@@ -22,9 +22,7 @@ class InputLayer(Layer):
         if shape is None:
             raise ValueError("Input needs a shape, e.g. Input(shape=(30,))")
         super().__init__(name=name, input_shape=normalize_shape(shape, "shape"))
-        node = Node(self, [], (None, *self.input_shape), takes_list=False)
-        self._nodes.append(node)
-        self.output = node.output
+        self._nodes.append(Node(self, [], (None, *self.input_shape), takes_list=False))
 
     @property
     def default_name(self) -> str:

@@ -84,6 +84,13 @@ class Functional(Model):
             raise ValueError("the same Input is listed twice in inputs")
         nodes = self._topological_nodes()
         self._name_layers(nodes)
+        if backend is None and device is None:
+            # Layers built already (another model's, for a feature extractor) decide where
+            # this model lives: a layer lives on one backend.
+            built = [n.operation for n in nodes if isinstance(n.operation, Layer) and n.operation.built]
+            if built:
+                self._backend_request = (built[0].backend, None)
+                self._dtype_request = self._dtype_request or built[0].dtype
         self._bind()
         self._build(nodes)
 

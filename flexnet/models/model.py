@@ -11,10 +11,7 @@ chain, :class:`~flexnet.models.Functional` any graph. Training lives in
 from __future__ import annotations
 
 import functools
-import itertools
 from abc import ABC, abstractmethod
-
-import numpy as np
 
 from flexnet import random as fxrandom
 from flexnet import utils
@@ -22,8 +19,8 @@ from flexnet.backend import Backend, check_float_dtype, floatx
 from flexnet.layers import Layer
 from flexnet.layers.base import LAYERS
 from flexnet.layers.node import is_symbolic
-from flexnet.models.nesting import call_model
-from flexnet.summary import summarize
+from flexnet.models.nesting import LayerLike, call_model
+from flexnet.summary import print_summary
 from flexnet.training import Trainer
 
 __all__ = ["Model"]
@@ -42,9 +39,16 @@ def unique_name(base: str, taken, counters: dict) -> str:
 
 
 def _delegate(name: str):
-    """A method of the model that calls its trainer's method of that name (same signature and
-    docstring: the behaviour and its documentation live in :class:`~flexnet.training.Trainer`)."""
+    """A method (or property) of the model that calls its trainer's of that name (same signature
+    and docstring: the behaviour and its documentation live in :class:`~flexnet.training.Trainer`)."""
     method = getattr(Trainer, name)
+    if isinstance(method, property):
+
+        @functools.wraps(method.fget)
+        def get(self):
+            return getattr(self._trainer, name)
+
+        return property(get)
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -53,7 +57,7 @@ def _delegate(name: str):
     return call
 
 
-class Model(ABC):
+class Model(LayerLike, ABC):
     """Base class of models.
 
     ``fx.models.Model(inputs=..., outputs=...)`` builds a functional model (see
@@ -86,6 +90,7 @@ class Model(ABC):
         self.built = False
         self.graph = None  # the layers' Graph, once built
         self.input_shape = self.output_shape = None
+        self.inputs = self.outputs = None  # the symbolic tensors, once built
         self.optimizer = self.loss = self.loss_weights = self._metric_spec = None
         self.metrics: list = []
         self.compiled = False
@@ -183,13 +188,20 @@ class Model(ABC):
                 "or fit/predict on data first"
             )
 
+    def _structure(self) -> tuple:
+        """The identity of every layer, nested models' layers included: equal while
+        ``layers`` holds the same objects (``add``, ``pop`` and nested changes alter it)."""
+        return tuple(id(layer) if isinstance(layer, Layer) else (id(layer), layer._structure())
+                     for layer in self.layers)
+
     def _flat_layers(self) -> list[Layer]:
         """Every layer that owns weights, nested models expanded, each layer once.
 
-        Cached; a Sequential's ``add`` changes ``len(layers)``, which renews the cache.
+        Cached until the layers change (see :meth:`_structure`).
         """
+        key = self._structure()
         cached = self.__dict__.get("_flat_cache")
-        if cached is not None and cached[0] == len(self.layers):
+        if cached is not None and cached[0] == key:
             return cached[1]
         out, seen = [], set()
         for layer in self.layers:
@@ -197,7 +209,7 @@ class Model(ABC):
                 if id(item) not in seen:
                     seen.add(id(item))
                     out.append(item)
-        self._flat_cache = (len(self.layers), out)
+        self._flat_cache = (key, out)
         return out
 
     def _nested_models(self) -> list:
@@ -206,43 +218,6 @@ class Model(ABC):
             if not isinstance(layer, Layer):
                 out += [layer, *layer._nested_models()]
         return out
-
-    @property
-    def weights(self) -> list:
-        """All weights (backend arrays, live), layer by layer."""
-        return [w for layer in self._flat_layers() for w in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list:
-        """The weights the optimizer updates, in the order of :meth:`compute_gradients`."""
-        return [w for layer in self._flat_layers() for w in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self) -> list:
-        return [w for layer in self._flat_layers() for w in layer.non_trainable_weights]
-
-    def count_params(self) -> int:
-        """Total number of scalars in all weights."""
-        self._require_built("count_params()")
-        return sum(layer.count_params() for layer in self._flat_layers())
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of all weights as NumPy arrays, layer by layer (kernel, then bias)."""
-        self._require_built("get_weights()")
-        return [w for layer in self._flat_layers() for w in layer.get_weights()]
-
-    def set_weights(self, weights) -> None:
-        """Set all weights from arrays in :meth:`get_weights` order (copied). Every array is
-        checked (count, shape, real numbers) before any weight changes."""
-        self._require_built("set_weights()")
-        weights, layers = list(weights), self._flat_layers()
-        counts = [len(layer.weights) for layer in layers]
-        if len(weights) != sum(counts):
-            raise ValueError(f"model {self.name!r} has {sum(counts)} weights, got {len(weights)}")
-        starts = itertools.accumulate([0, *counts])
-        checked = [layer._checked_weights(weights[a : a + n]) for layer, a, n in zip(layers, starts, counts)]
-        for layer, hosts in zip(layers, checked):
-            layer._assign_weights(hosts)
 
     def save_weights(self, filepath) -> None:
         """Write the weights to one file, atomically (see :mod:`flexnet.saving`)."""
@@ -271,10 +246,12 @@ class Model(ABC):
 
         model_files.save_model(self, filepath)
 
-    def summary(self, print_fn=None) -> None:
-        """Print Keras's table of layers, output shapes and parameter counts."""
+    def summary(self, line_length: int | None = None, positions=None, print_fn=None,
+                expand_nested: bool = False, show_trainable: bool = False) -> None:
         self._require_built("summary()")
-        (print_fn or print)(summarize(self))
+        print_summary(self, line_length, positions, print_fn, expand_nested, show_trainable)
+
+    summary.__doc__ = print_summary.__doc__
 
     # ------------------------------------------------------------------
     # Training, evaluation and prediction: the trainer's, under Keras's names.
@@ -283,8 +260,16 @@ class Model(ABC):
     evaluate = _delegate("evaluate")
     predict = _delegate("predict")
     train_on_batch = _delegate("train_on_batch")
+    test_on_batch = _delegate("test_on_batch")
     compute_gradients = _delegate("compute_gradients")
     apply_gradients = _delegate("apply_gradients")
+
+    def predict_on_batch(self, x):
+        """The outputs for ``x`` as one batch, in inference mode (no batching; NumPy in,
+        NumPy out), as ``model(x)``."""
+        return self._trainer(x)
+
+    metrics_names = _delegate("metrics_names")
 
     # ------------------------------------------------------------------
     # Computing on arrays already on the backend.
@@ -341,27 +326,6 @@ class Model(ABC):
 
         return Functional.from_config(config, custom_objects, backend=backend, device=device,
                                       dtype=dtype)
-
-    # ------------------------------------------------------------------
-    # A model used as a layer of another model.
-    @property
-    def default_name(self) -> str:
-        return self.name
-
-    @property
-    def trainable(self) -> bool:
-        return True
-
-    @property
-    def activity_regularizer(self):
-        return None
-
-    #: When used inside a model on another backend (same dtype), move there instead of
-    #: refusing (a functional model binds to the default backend when it is defined).
-    _follows_outer_backend = False
-
-    def _lazy_build_shape(self, input_shape) -> None:
-        self._require_built("using the model as a layer")
 
 
 LAYERS.add_base(Model)

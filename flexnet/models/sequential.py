@@ -41,6 +41,8 @@ class Sequential(Model):
         super().__init__(name or "sequential", dtype=dtype, backend=backend, device=device)
         self.layers: list[Layer] = []
         self._declared_input: tuple | None = None  # from an Input given first
+        self._input_tensor: SymbolicTensor | None = None  # that Input, the graph's input
+        self._traced: list = []  # the nodes this model's symbolic graph added to its layers
         for layer in layers or []:
             self.add(layer)
 
@@ -71,7 +73,7 @@ class Sequential(Model):
         if isinstance(layer, SymbolicTensor) and isinstance(layer.node.operation, InputLayer):
             if self.layers or self.built:
                 raise ValueError("an Input can only come first in a Sequential model")
-            self._declared_input = layer.shape
+            self._declared_input, self._input_tensor = layer.shape, layer
             return
         if not isinstance(layer, (Layer, Model)):
             raise TypeError(f"Sequential takes Layer objects, got {type(layer).__name__}")
@@ -100,6 +102,7 @@ class Sequential(Model):
             self._bind()
             self.output_shape = _setup(layer, self.output_shape, self)
             self.graph.append(layer)
+            self.outputs = [self._trace_call(layer, self.outputs[0])]
         elif len(self.layers) == 1 and isinstance(layer, Model) and layer.built:
             self.build(layer.input_shapes[0])
         elif len(self.layers) == 1 and declared is not None:
@@ -141,9 +144,76 @@ class Sequential(Model):
         self.input_shape, self.output_shape = input_shape, shape
         self.graph = Graph.chain(self.layers)
         self.built = True
+        self._trace()
 
     def _lazy_build_shape(self, input_shape) -> None:
         self.build(tuple(input_shape))
+
+    # -- the symbolic graph (Keras 3 gives a built Sequential one) --------------------------
+    def _trace(self) -> None:
+        """Call each layer once on symbolic tensors, from an Input of the model's input shape:
+        ``model.input``, ``model.output`` and each ``layer.output`` are then the tensors of a
+        functional graph, from which ``Model(model.input, layer.output)`` builds a model."""
+        self._untrace()
+        tensor = self._input_tensor
+        if tensor is None or tuple(tensor.shape) != tuple(self.input_shape):
+            taken = {layer.name for layer in self.layers}
+            name, i = "input_layer", 0
+            while name in taken:
+                i += 1
+                name = f"input_layer_{i}"
+            tensor = InputLayer(shape=self.input_shape[1:], name=name).output
+            self._input_tensor = tensor
+        self.inputs = [tensor]
+        for layer in self.layers:
+            tensor = self._trace_call(layer, tensor)
+        self.outputs = [tensor]
+
+    def _trace_call(self, layer, tensor) -> SymbolicTensor:
+        out = layer(tensor)
+        self._traced.append(out.node)
+        return out
+
+    def _untrace(self, keep: int = 0) -> None:
+        """Take this model's nodes off its layers, all but the first ``keep``."""
+        for node in self._traced[keep:]:
+            nodes = node.operation._nodes
+            nodes[:] = [other for other in nodes if other is not node]
+        del self._traced[keep:]
+
+    def pop(self, rebuild: bool = True):
+        """Remove the last layer and return it (Keras's ``Sequential.pop``).
+
+        The model's output becomes the output of the layer before; the layers keep their
+        weights. Popping the only layer leaves an empty, unbuilt model that remembers its
+        input shape, so the next :meth:`add` builds it again. Call ``compile`` again
+        before training.
+
+        Args:
+            rebuild: rebuild the model's graph now (the default); ``False`` leaves it
+                unbuilt until it is built again (``build``, ``fit``, ``predict``).
+
+        Raises:
+            ValueError: the model has no layers.
+        """
+        if not self.layers:
+            raise ValueError(f"Sequential model {self.name!r} has no layer to pop")
+        layer = self.layers.pop()
+        self._trainer.reset()
+        if not self.built:
+            return layer
+        if self._input_tensor is not None:
+            self._declared_input = tuple(self.input_shape)
+        self._untrace(keep=len(self.layers))
+        if self.layers and rebuild:
+            self.graph = Graph.chain(self.layers)
+            self.outputs = [self._traced[-1].output]
+            self.output_shape = self.outputs[0].shape
+            return layer
+        self._untrace()
+        self.built, self.graph, self.inputs, self.outputs = False, None, None, None
+        self.output_shape = None
+        return layer
 
     # -- config ---------------------------------------------------------------
     def get_config(self) -> dict:

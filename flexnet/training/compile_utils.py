@@ -198,12 +198,15 @@ class CompiledLoss:
             new += [Lk * (1.0 / h.loss.scale(n)) for Lk, h in zip(Ls, self.heads)]
         return new if totals is None else [t + v for t, v in zip(totals, new)]
 
+    def names(self, prefix: str = "") -> list[str]:
+        """The logged names: ``loss``, then ``<output>_loss`` per output when there are several."""
+        return [prefix + "loss"] + ([f"{prefix}{h.name}_loss" for h in self.heads] if self.multi else [])
+
     def logs(self, totals, n: int, prefix: str = "") -> dict:
         """The epoch's mean losses as floats (one device read per value)."""
-        logs = {prefix + "loss": float(totals[0]) / (n if self.mean_reduced else 1)}
-        for head, total in zip(self.heads, totals[1:]):
-            logs[f"{prefix}{head.name}_loss"] = float(total) * head.loss.scale(n)
-        return logs
+        values = [float(totals[0]) / (n if self.mean_reduced else 1)]
+        values += [float(total) * head.loss.scale(n) for head, total in zip(self.heads, totals[1:])]
+        return dict(zip(self.names(prefix), values))
 
 
 class CompiledMetrics:
@@ -250,11 +253,14 @@ class CompiledMetrics:
             for m in head.metrics:
                 m.update(self.xp, Y, P, **weighted)
 
-    def logs(self, prefix: str = "") -> dict:
-        """``{name: value}`` with Keras's names (``o1_accuracy`` for several outputs)."""
+    def names(self, prefix: str = "") -> list[str]:
+        """Keras's names of the metrics (``o1_accuracy`` for several outputs)."""
         multi = len(self.heads) > 1
-        return {prefix + (f"{h.name}_{m.name}" if multi else m.name): m.result()
-                for h in self.heads for m in h.metrics}
+        return [prefix + (f"{h.name}_{m.name}" if multi else m.name) for h in self.heads for m in h.metrics]
+
+    def logs(self, prefix: str = "") -> dict:
+        """``{name: value}`` with the names of :meth:`names`."""
+        return dict(zip(self.names(prefix), (m.result() for h in self.heads for m in h.metrics)))
 
 
 def _add(total, term):

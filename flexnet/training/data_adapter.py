@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import array_api_compat
 import array_api_compat.numpy as host_xp
 import numpy as np
 
@@ -56,6 +55,19 @@ class ArrayData:
             yield list(batch[:k]), list(batch[k:k + m]), batch[-1]
 
 
+def _reshape_hint(shape: tuple, input_shape: tuple | None) -> str:
+    """How to give a 1-D array the axes a model with inputs of ``input_shape`` expects."""
+    features = input_shape[1:] if input_shape is not None else None
+    if features == (1,):
+        return "for a single feature use x.reshape(-1, 1)"
+    if features is not None and len(features) == 1 and shape == features:
+        return (f"it looks like one sample of {features[0]} features: use x.reshape(1, -1) "
+                "(or x[None, :])")
+    if features is not None:
+        return f"the model expects shape (n, {', '.join(map(str, features))})"
+    return "for one sample use x.reshape(1, -1); for a single feature, x.reshape(-1, 1)"
+
+
 class DataAdapter:
     """Converts and checks data for one model.
 
@@ -69,29 +81,11 @@ class DataAdapter:
 
     # -- conversion -----------------------------------------------------------------
     def to_backend(self, a, what: str, dtype: str | None):
-        """``(array on the model's backend, was_host)``; never modifies ``a``."""
-        b = self.model.backend
-        if a is None:
-            raise ValueError(f"{what} is required, got None")
-        if is_device_array(a):
-            if not b.owns(a):
-                raise TypeError(
-                    f"{what} is {b.describe(a)} but the model lives on backend {b.name!r} "
-                    f"(device {b.device!r}); pass a NumPy array or move the model with "
-                    f"model.to(...)"
-                )
-            dev = array_api_compat.device(a)
-            if str(dev) != str(b.device):
-                raise ValueError(f"{what} is on device {dev!r} but the model is on device "
-                                 f"{b.device!r}; move one of them")
-            if dtype is not None and a.dtype != b.dtype(dtype):
-                a = b.xp.astype(a, b.dtype(dtype))
-            return a, False
-        host = np.asarray(a)
-        if host.dtype.kind not in "biuf":
-            raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-        with np.errstate(over="ignore"):  # a value too large for the dtype: check_finite says so
-            return b.from_numpy(host, dtype), True
+        """``(array on the model's backend, was_host)``; never modifies ``a`` (see
+        :meth:`flexnet.Backend.adopt`). A value too large for ``dtype`` becomes infinite without
+        a warning: :meth:`check_finite` then says that it overflows."""
+        with np.errstate(over="ignore"):
+            return self.model.backend.adopt(a, what, dtype)
 
     def check_finite(self, X, what: str, source=None) -> None:
         """Raise ValueError if a float array holds NaN or infinity.
@@ -155,8 +149,9 @@ class DataAdapter:
             sources.append(as_array(part, label))
             X, was_host = self.to_backend(sources[-1], label, model.dtype)
             if X.ndim < 2:
+                shape = model.input_shapes[len(Xs)] if model.built else None
                 raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
-                                 f"{tuple(X.shape)}; for a single feature use x.reshape(-1, 1)")
+                                 f"{tuple(X.shape)}; {_reshape_hint(tuple(X.shape), shape)}")
             if X.shape[0] == 0:
                 raise ValueError(f"{label} is empty (0 samples)")
             Xs.append(X)

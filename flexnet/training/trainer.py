@@ -22,8 +22,31 @@ from flexnet.transfer import writable
 __all__ = ["Trainer"]
 
 
+def _joined(backend, outputs: list, was_host: bool):
+    """Per-batch outputs joined into new arrays (never views of the inputs); NumPy if the inputs
+    were; one array per output."""
+    joined = []
+    for k in range(len(outputs[0])):
+        parts = [batch[k] for batch in outputs]
+        if len(parts) > 1:
+            P = backend.xp.concat(parts, axis=0)
+        else:  # one batch: the output may be a view of the input (a Flatten or Dropout model)
+            P = parts[0] if was_host else backend.xp.asarray(parts[0], copy=True)
+        fresh = len(parts) > 1 and writable(P)  # JAX's host view of a concat is read-only
+        joined.append(backend.to_numpy(P, copy=not fresh) if was_host else P)
+    return joined[0] if len(joined) == 1 else joined
+
+
 def _batch_size(batch_size) -> int:
     return data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+
+
+def _results(logs: dict, return_dict: bool):
+    """Keras's return values: the dict, or the loss alone, or ``[loss, *metrics]``."""
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
 class Trainer:
@@ -131,12 +154,10 @@ class Trainer:
     def apply_gradients(self, grads: list) -> None:
         """One optimizer step on the trainable weights from ``grads``, as in a step of ``fit``.
 
-        ``grads`` are in the order of :attr:`trainable_weights`, as
-        :meth:`compute_gradients` returns them; the step clips, decays, updates and
-        applies the weight constraints. It works on every backend (on JAX, whose arrays
-        never change in place, the model keeps the new arrays), so
-        ``loss, grads = model.compute_gradients(x, y); model.apply_gradients(grads)`` is
-        a training loop of your own.
+        ``grads`` are in the order of :attr:`trainable_weights`, as :meth:`compute_gradients`
+        returns them; the step clips, decays, updates and applies the constraints, on every
+        backend (JAX included): ``loss, grads = model.compute_gradients(x, y);
+        model.apply_gradients(grads)`` is a training loop of your own.
         """
         self._require_compiled("apply_gradients()")
         step = self.setup()[2]
@@ -185,7 +206,7 @@ class Trainer:
         y=None,
         batch_size: int | None = None,
         epochs: int = 1,
-        verbose: int = 1,
+        verbose: int | str = "auto",
         callbacks=None,
         validation_split: float = 0.0,
         validation_data=None,
@@ -204,7 +225,8 @@ class Trainer:
                 a list or a dict keyed by output name for several outputs.
             batch_size: samples per step (default 32).
             epochs: index of the last epoch (training runs from ``initial_epoch``).
-            verbose: 0 silent, 1 progress bar per epoch, 2 one line per epoch.
+            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch;
+                ``"auto"`` (the default) is 1, as in Keras 3.
             callbacks: a list of :class:`~flexnet.callbacks.Callback` (or one).
             validation_split: fraction of the data, taken from the end, held out for validation.
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
@@ -228,7 +250,7 @@ class Trainer:
         batch_size = _batch_size(batch_size)
         epochs, initial_epoch = data.check_count(epochs, "epochs"), data.check_count(initial_epoch,
                                                                                     "initial_epoch")
-        callbacks_module.check_verbose(verbose)
+        verbose = callbacks_module.check_verbose(verbose)
         callbacks = callbacks_module.as_callback_list(callbacks)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
                                            validation_split, validation_data)
@@ -253,14 +275,15 @@ class Trainer:
         model.history = history
         return history
 
-    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int = 0,
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = 0,
                  sample_weight=None, return_dict: bool = False):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
         Args:
             x, y: inputs and targets, as for :meth:`fit`.
             batch_size: samples per forward pass (default 32).
-            verbose: 0 silent, 1 a progress bar and the results, 2 the results only.
+            verbose: 0 silent, 1 (or ``"auto"``) a progress bar and the results, 2 the
+                results only.
             sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
             return_dict: return ``{"loss": ..., "accuracy": ...}``.
 
@@ -270,24 +293,38 @@ class Trainer:
         """
         self._require_compiled("evaluate()")
         batch_size = _batch_size(batch_size)
-        callbacks_module.check_verbose(verbose)
+        verbose = callbacks_module.check_verbose(verbose)
         logs = self._evaluate(self.adapter.arrays(x, y, self._heads, sample_weight), batch_size,
                               verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return _results(logs, return_dict)
 
-    def predict(self, x, batch_size: int | None = None, verbose: int = 0):
+    def test_on_batch(self, x, y, sample_weight=None, return_dict: bool = False):
+        """Loss and metrics on ``(x, y)`` taken as one batch, in inference mode: ``evaluate``
+        without batching, with its return values (the metrics start afresh at each call)."""
+        self._require_compiled("test_on_batch()")
+        batch = self.adapter.arrays(x, y, self._heads, sample_weight)
+        return _results(self._evaluate(batch, batch.n), return_dict)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of the values ``evaluate`` returns, in its order: ``loss``, each output's
+        loss when there are several, then the metrics; empty before ``compile`` and build."""
+        if self.spec is None or not self.model.built:
+            return []
+        loss, metrics, _ = self.setup()
+        return loss.names() + metrics.names()
+
+    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0):
         """The network's outputs for ``x``, in inference mode.
 
         Args:
             x: inputs, NumPy (or a list) or arrays on the model's backend; a list or
                 dict for several inputs.
             batch_size: samples per forward pass (default 32).
-            verbose: 1 shows a progress bar over the batches; 0 and 2 are silent.
+            verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
+                are silent.
 
         Returns:
             a NumPy array when ``x`` was NumPy (or a list), else an array of the
@@ -295,20 +332,20 @@ class Trainer:
             model with several outputs.
         """
         batch_size = _batch_size(batch_size)
-        callbacks_module.check_verbose(verbose)
+        verbose = callbacks_module.check_verbose(verbose)
         inputs = self.adapter.prediction(x)
         forward = self._forward()
         steps = inputs.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
                    callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
-        return self.join(outputs, inputs.was_host)
+        return _joined(self.model.backend, outputs, inputs.was_host)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
         inputs = self.adapter.prediction(x)
         if training:
-            return self.join([self.model.graph.forward(inputs.Xs, True)], inputs.was_host)
-        return self.join([self._forward()(inputs.Xs)], inputs.was_host)
+            return _joined(self.model.backend, [self.model.graph.forward(inputs.Xs, True)], inputs.was_host)
+        return _joined(self.model.backend, [self._forward()(inputs.Xs)], inputs.was_host)
 
     def _forward(self):
         """The inference forward pass (compiled where the model's runner is)."""
@@ -317,18 +354,3 @@ class Trainer:
             return self._runner.forward
         graph = self.model.graph
         return lambda Xs: graph.forward(Xs, False)
-
-    def join(self, outputs: list, was_host: bool):
-        """Join per-batch outputs into new arrays (never views of the inputs); NumPy if the
-        inputs were; one array per output."""
-        backend = self.model.backend
-        joined = []
-        for k in range(len(outputs[0])):
-            parts = [batch[k] for batch in outputs]
-            if len(parts) > 1:
-                P = backend.xp.concat(parts, axis=0)
-            else:  # one batch: the output may be a view of the input (a Flatten or Dropout model)
-                P = parts[0] if was_host else backend.xp.asarray(parts[0], copy=True)
-            fresh = len(parts) > 1 and writable(P)  # JAX's host view of a concat is read-only
-            joined.append(backend.to_numpy(P, copy=not fresh) if was_host else P)
-        return joined[0] if len(joined) == 1 else joined
