@@ -47,6 +47,8 @@ SECTIONS = [
     ("Random generators", "flexnet.random", "fx.random", None),
     ("Gradient checking", "flexnet.gradcheck", "fx.gradcheck", None),
     ("Saving", "flexnet.saving", "fx.saving", None),
+    ("Exporting to ONNX", "flexnet.export", "fx.export", None),
+    ("scikit-learn estimators", "flexnet.sklearn", "flexnet.sklearn", None),
     ("Registry", "flexnet.registry", "fx.registry", None),
 ]
 

@@ -332,33 +332,35 @@ class Backend:
         return transfer.to_numpy(x, copy)
 
     def adopt(self, a, what: str, dtype: str | None, owner: str = "the model"):
-        """``(a as an array of this backend, was_host)``: host data (NumPy, lists) is copied
-        to the device in ``dtype``; an array of this backend on this device is used as it is
-        (cast to ``dtype`` if needed). Never modifies ``a``.
+        """``(a as an array of this backend, template)``; never modifies ``a``.
+
+        Host data (NumPy, lists) is copied to the device in ``dtype`` (``template`` is the
+        host array: results go back as NumPy). An array of this backend on its device is
+        used as it is (``template`` None). Another library's array (a PyTorch tensor, a JAX
+        array, any DLPack producer) is shared through DLPack when it is on this device
+        (``template`` is that array: results go back in its kind).
 
         Raises:
-            TypeError: ``a`` is an array of another backend, or does not hold numbers.
-            ValueError: ``a`` is None, or on another device of this backend.
+            TypeError: ``a`` does not hold numbers, or DLPack cannot share it.
+            ValueError: ``a`` is None, or on another device, naming both.
         """
         if a is None:
             raise ValueError(f"{what} is required, got None")
         if transfer.is_device_array(a):
-            if not self.owns(a):
-                raise TypeError(
-                    f"{what} is {self.describe(a)} but {owner} lives on backend {self.name!r} "
-                    f"(device {self.device!r}); pass a NumPy array or move {owner} with .to(...)"
-                )
-            dev = array_api_compat.device(a)
-            if str(dev) != str(self.device):
-                raise ValueError(f"{what} is on device {dev!r} but {owner} is on device "
-                                 f"{self.device!r}; move one of them")
+            template = None
+            if self.owns(a):
+                if str(array_api_compat.device(a)) != str(self.device):
+                    raise ValueError(f"{what} is {transfer.describe(a)} but {owner} is on device "
+                                     f"{transfer.device_name(self.device)!r}; move one of them")
+            else:
+                template, a = a, transfer.import_dlpack(self.xp, self.device, a, what)
             if dtype is not None and a.dtype != self.dtype(dtype):
                 a = self.xp.astype(a, self.dtype(dtype))
-            return a, False
+            return a, template
         host = np.asarray(a)
         if host.dtype.kind not in "biuf":
             raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-        return self.from_numpy(host, dtype), True
+        return self.from_numpy(host, dtype), host
 
     def describe(self, x) -> str:
         """Name an array's kind and device for error messages."""

@@ -4,15 +4,19 @@
 with DLPack) to the host; :func:`to_device` copies host data onto a namespace's
 device; :func:`as_host_array` turns what a user passes (a list, a NumPy scalar,
 another library's array) into a NumPy array with a clear error otherwise.
+:func:`import_dlpack` takes any DLPack producer into a namespace on the same
+device without a copy, and :func:`like` gives results back in the caller's kind.
 """
 
 from __future__ import annotations
 
+import re
+
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_array", "as_host_array", "is_array", "is_device_array", "namespace_of", "to_device",
-           "to_device_like", "to_numpy", "writable"]
+__all__ = ["as_array", "as_host_array", "describe", "device_name", "import_dlpack", "is_array",
+           "is_device_array", "like", "namespace_of", "to_device", "to_device_like", "to_numpy", "writable"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -37,13 +41,116 @@ _TO_NUMPY = {"cupy": _cupy_to_numpy, "torch": _torch_to_numpy, "jax": np.asarray
 
 
 def is_array(a) -> bool:
-    """A NumPy array or an array of any Array API library."""
-    return isinstance(a, np.ndarray) or array_api_compat.is_array_api_obj(a)
+    """A NumPy array, an array of any Array API library, or any DLPack producer."""
+    return isinstance(a, np.ndarray) or is_device_array(a)
 
 
 def is_device_array(a) -> bool:
-    """An Array API array other than a NumPy array (NumPy data is handled on the host)."""
-    return not isinstance(a, (np.ndarray, np.generic)) and array_api_compat.is_array_api_obj(a)
+    """An Array API array or DLPack producer other than NumPy's (NumPy data is handled on
+    the host)."""
+    if isinstance(a, (np.ndarray, np.generic)):
+        return False
+    return array_api_compat.is_array_api_obj(a) or hasattr(type(a), "__dlpack__")
+
+
+# ---------------------------------------------------------------------------
+# DLPack: arrays of another library on the same device, shared rather than copied.
+
+#: DLPack's device types (``__dlpack_device__()[0]``), for messages.
+_DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan", 8: "metal", 9: "vpi",
+                   10: "rocm", 11: "rocm_host", 13: "cuda_managed", 14: "oneapi"}
+
+
+def _dlpack_device(a) -> tuple[int, int]:
+    kind, index = a.__dlpack_device__()
+    return int(kind), int(index)
+
+
+def _namespace_dlpack_device(xp, device) -> tuple[int, int]:
+    """The DLPack device of namespace ``xp``'s ``device`` (where its arrays' memory is)."""
+    key = (xp.__name__, str(device))
+    if key not in _NAMESPACE_DEVICES:
+        _NAMESPACE_DEVICES[key] = _dlpack_device(xp.empty((0,), device=device))
+    return _NAMESPACE_DEVICES[key]
+
+
+_NAMESPACE_DEVICES: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+def device_name(device) -> str:
+    """A device as users write it: ``cpu``, ``cuda:0``, ``device1`` (not ``Device('device1')``)."""
+    text = str(device)
+    match = re.fullmatch(r"[\w.]*Device\('(.*)'\)", text)
+    return match.group(1) if match else text
+
+
+def describe(a) -> str:
+    """Name an array's library and device for messages: ``a torch array on device 'cpu'``."""
+    if isinstance(a, np.ndarray):
+        return "a numpy array"
+    try:
+        name = array_api_compat.array_namespace(a).__name__.replace("array_api_compat.", "")
+        return f"a {name.split('.')[0]} array on device {device_name(array_api_compat.device(a))!r}"
+    except (TypeError, AttributeError):
+        kind, index = _dlpack_device(a)
+        return f"a {type(a).__name__} on DLPack device {_DLPACK_DEVICES.get(kind, kind)}:{index}"
+
+
+def _from_dlpack(xp, device, a):
+    """``xp.from_dlpack(a)`` placed on ``device`` (array-api-strict puts imports on its default
+    device; asking for another is a copy there, and only there)."""
+    out = xp.from_dlpack(a)
+    if device is not None and str(array_api_compat.device(out)) != str(device):
+        out = xp.from_dlpack(a, device=device)
+    return out
+
+
+def import_dlpack(xp, device, a, what: str):
+    """Any DLPack producer (a PyTorch tensor, a JAX or CuPy array, ...) as an array of namespace
+    ``xp`` on ``device``, sharing ``a``'s memory where both live on the same device.
+
+    The caller must never write into the result: it may be ``a``'s own memory.
+
+    Args:
+        xp, device: the namespace and device wanted.
+        a: the array, of any library that implements ``__dlpack__``.
+        what: its name in messages (``"x"``).
+
+    Raises:
+        ValueError: ``a`` is on another device than ``device`` (DLPack moves no data
+            between devices), naming both.
+        TypeError: ``a``'s library cannot export it (e.g. an unsupported dtype).
+    """
+    if array_api_compat.is_torch_array(a) and a.requires_grad:
+        a = a.detach()  # a view: DLPack refuses tensors that carry autograd history
+    try:
+        source, target = _dlpack_device(a), _namespace_dlpack_device(xp, device)
+    except (AttributeError, TypeError, ValueError, BufferError, RuntimeError) as exc:
+        raise TypeError(f"{what} is {describe(a)}, which DLPack cannot share: {exc}") from None
+    if source != target:
+        kind, index = target
+        raise ValueError(
+            f"{what} is {describe(a)} but the model's arrays live on device {device_name(device)!r} "
+            f"(DLPack device {_DLPACK_DEVICES.get(kind, kind)}:{index}); DLPack shares memory only "
+            "within one device: move the data there, or move the model with model.to(...)"
+        )
+    try:
+        return _from_dlpack(xp, device, a)
+    except (TypeError, ValueError, BufferError, RuntimeError) as exc:
+        raise TypeError(f"{what} is {describe(a)}, which cannot be read through DLPack: {exc}") from None
+
+
+def like(P, template):
+    """``P`` (an array of the model) as an array of ``template``'s library and device, through
+    DLPack without a copy where the devices agree; NumPy for a NumPy ``template``. ``P``
+    itself when ``template``'s library cannot import it."""
+    if isinstance(template, np.ndarray):
+        return to_numpy(P, copy=not writable(P))  # JAX's host view is read-only: copy it
+    try:
+        xp = array_api_compat.array_namespace(template)
+        return _from_dlpack(xp, array_api_compat.device(template), P)
+    except (TypeError, ValueError, AttributeError, BufferError, RuntimeError):
+        return P
 
 
 def writable(a) -> bool:

@@ -7,13 +7,16 @@ builds give the same weights, dropout masks and shuffles on the same backend.
 
 from __future__ import annotations
 
+import contextlib
 import random as _pyrandom
+import threading
 
 import numpy as np
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["seeded", "set_random_seed", "to_categorical"]
 
 _seeds = np.random.SeedSequence()  # fresh entropy until set_random_seed is called
+_seeds_lock = threading.RLock()
 
 
 def set_random_seed(seed: int) -> None:
@@ -36,8 +39,40 @@ def set_random_seed(seed: int) -> None:
 
 def next_seed() -> int:
     """A new 63-bit seed from the sequence :func:`set_random_seed` started."""
-    (child,) = _seeds.spawn(1)
+    with _seeds_lock:
+        (child,) = _seeds.spawn(1)
     return int(child.generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Models built inside draw their seeds from ``seed`` alone, as after
+    ``set_random_seed(seed)``, without touching the global sequence, Python's ``random`` or
+    NumPy's global generator (an estimator's ``random_state``); ``None`` changes nothing.
+
+    Other threads that build models wait until the block ends.
+
+    Example:
+        >>> import flexnet as fx
+        >>> with fx.utils.seeded(3):
+        ...     a = fx.Sequential([fx.layers.Dense(2, input_dim=2)]).get_weights()[0]
+        >>> with fx.utils.seeded(3):
+        ...     b = fx.Sequential([fx.layers.Dense(2, input_dim=2)]).get_weights()[0]
+        >>> bool((a == b).all())
+        True
+    """
+    global _seeds
+    if seed is None:
+        yield
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    with _seeds_lock:
+        saved, _seeds = _seeds, np.random.SeedSequence(int(seed))
+        try:
+            yield
+        finally:
+            _seeds = saved
 
 
 def derive_seed(seed: int) -> int:

@@ -26,3 +26,31 @@ def breast_cancer_split(random_state: int):
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=random_state, stratify=y)
     mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
     return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
+
+
+def randomize_weights(model, seed: int = 0, scale: float = 0.7) -> None:
+    """Random weights for every layer of a built flexnet model (moving variances positive), so
+    that no layer is the identity it starts as: for comparing a model with another runtime."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    weights = []
+    for layer in model._flat_layers():
+        for key, w in [*layer.params.items(), *layer.buffers.items()]:
+            value = rng.normal(scale=scale, size=tuple(w.shape))
+            weights.append(np.abs(value) + 0.3 if key == "moving_variance" else value)
+    model.set_weights(weights)
+
+
+def doubler_layer():
+    """A user layer class no file format knows: ``Y = 2X``."""
+    import flexnet as fx
+
+    class Doubler(fx.layers.Layer):
+        def forward(self, X, training=False):
+            return X * 2.0
+
+        def backward(self, dY):
+            return dY * 2.0
+
+    return Doubler

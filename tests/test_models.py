@@ -322,13 +322,6 @@ def test_model_to_moves_weights_and_optimizer_state():
     assert not isinstance(moved.predict(x), torch.Tensor)
 
 
-def test_mixing_namespaces_names_both():
-    torch = pytest.importorskip("torch")
-    model = fx.Sequential([Dense(1, input_dim=2)])
-    with pytest.raises(TypeError, match=r"torch array.*backend 'numpy'"):
-        model.predict(torch.zeros(3, 2))
-
-
 def test_mixing_devices_names_both():
     xps = pytest.importorskip("array_api_strict")
     model = fx.Sequential([Dense(1, input_dim=2)], backend="array_api_strict", device="device1")

@@ -8,16 +8,17 @@ size its header declares (:mod:`flexnet.io.npz`), never unpickled.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
 import numpy as np
 
-from flexnet.io.atomic import write_atomically
+from flexnet.io.atomic import atomic_write
 from flexnet.io.npz import Member, NpzReader
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_JSON_DEPTH", "MAX_METADATA_BYTES", "Archive", "open_archive",
-           "read_archive", "write_archive"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_JSON_DEPTH", "MAX_METADATA_BYTES", "Archive", "archive_bytes",
+           "atomic_write", "open_archive", "parse_archive", "read_archive", "write_archive"]
 
 FORMAT = "flexnet"
 FORMAT_VERSION = 1
@@ -28,12 +29,7 @@ MAX_JSON_DEPTH = 256
 _META = "flexnet.json"
 
 
-def write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``meta`` (JSON) and ``arrays`` to ``path`` atomically.
-
-    See :func:`flexnet.io.atomic.write_atomically`: readers see the old file or the
-    new one, never part of one; a symbolic link is written through.
-    """
+def _save_archive(f, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     if _META in arrays:
         raise ValueError(f"array name {_META!r} is reserved")
     for key, value in arrays.items():
@@ -41,7 +37,23 @@ def write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
             raise TypeError(f"array {key!r} must be a numeric NumPy array, got {type(value).__name__}")
     header = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
     payload = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    write_atomically(path, lambda f: np.savez(f, **{_META: payload}, **arrays))
+    np.savez(f, **{_META: payload}, **arrays)
+
+
+def write_archive(path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``meta`` (JSON) and ``arrays`` to ``path`` atomically.
+
+    See :func:`flexnet.io.atomic.atomic_write`: readers see the old file or the new one,
+    never part of one; a symbolic link is written through.
+    """
+    atomic_write(path, lambda f: _save_archive(f, meta, arrays))
+
+
+def archive_bytes(meta: dict, arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes :func:`write_archive` would write (a model kept in memory, e.g. when pickled)."""
+    buffer = io.BytesIO()
+    _save_archive(buffer, meta, arrays)
+    return buffer.getvalue()
 
 
 def _json_depth(value) -> int:
@@ -64,9 +76,10 @@ class Archive:
     :data:`MAX_METADATA_BYTES`, nested at most :data:`MAX_JSON_DEPTH` deep) and nothing else.
 
     Args:
-        path: the file.
+        path: the file (with ``data``: the name the bytes go by in messages).
         kind: ``"model"`` or ``"weights"`` to refuse a file holding something else (a whole
             model file also serves as a weights file).
+        data: the archive's bytes, read instead of a file (a model a pickle carries).
 
     Attributes:
         path: the path, as given (for messages).
@@ -79,9 +92,9 @@ class Archive:
             written by a newer format version, or (with ``kind``) one holding something else.
     """
 
-    def __init__(self, path, kind: str | None = None):
+    def __init__(self, path, kind: str | None = None, data: bytes | None = None):
         self.path = os.fspath(path)
-        self._file = open(self.path, "rb")
+        self._file = open(self.path, "rb") if data is None else io.BytesIO(data)
         self._npz = None
         try:
             self._open(kind)
@@ -117,7 +130,8 @@ class Archive:
 
     def _open(self, kind) -> None:
         path = self.path
-        size = os.fstat(self._file.fileno()).st_size
+        size = self._file.seek(0, os.SEEK_END)
+        self._file.seek(0)
         head = self._file.read(4)
         if not head:
             raise ValueError(f"{path!r} is empty, not a flexnet file")
@@ -207,9 +221,10 @@ class Archive:
                              "that it does not hold")
 
 
-def open_archive(path, kind: str | None = None) -> Archive:
-    """Open a flexnet file for reading (see :class:`Archive`); use it in a ``with`` block."""
-    return Archive(path, kind)
+def open_archive(path, kind: str | None = None, data: bytes | None = None) -> Archive:
+    """Open a flexnet file (or its bytes) for reading (see :class:`Archive`); use it in a
+    ``with`` block."""
+    return Archive(path, kind, data)
 
 
 def read_archive(path, kind: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
@@ -224,4 +239,12 @@ def read_archive(path, kind: str | None = None) -> tuple[dict, dict[str, np.ndar
             written by a newer format version, or (with ``kind``) one that holds something else.
     """
     with open_archive(path, kind) as archive:
+        return archive.meta, {name: archive.read(name) for name in archive.names}
+
+
+def parse_archive(raw: bytes, path: str = "<bytes>", kind: str | None = None
+                  ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Check and read the bytes of a flexnet archive (``path`` names them in messages); see
+    :func:`read_archive`."""
+    with open_archive(path, kind, data=raw) as archive:
         return archive.meta, {name: archive.read(name) for name in archive.names}

@@ -24,7 +24,7 @@ try:  # POSIX; on Windows an open file cannot be deleted, which protects a live 
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["TEMP_SUFFIX", "temp_files", "write_atomically"]
+__all__ = ["TEMP_SUFFIX", "atomic_write", "temp_files"]
 
 TEMP_SUFFIX = ".flexnet-tmp"
 _NAME_ROOM = 200  # bytes of the target's name kept in the temporary name (NAME_MAX is 255)
@@ -146,7 +146,7 @@ def _sigterm_handler_to_replace():
     return None if previous in (None, signal.SIG_IGN) else previous
 
 
-def write_atomically(path, write) -> None:
+def atomic_write(path, write) -> None:
     """Call ``write(f)`` on a new temporary file beside ``path``, then rename it over ``path``.
 
     Readers see the old file or the new one, never part of one. The temporary file is

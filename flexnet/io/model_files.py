@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 from flexnet import metrics, registry
-from flexnet.io.archive import open_archive, write_archive
+from flexnet.io import keras_files
+from flexnet.io.archive import archive_bytes, open_archive, write_archive
 from flexnet.layers.base import deferred_weights
 from flexnet.models import Model
 from flexnet.models.config import build_layer, check_config_size, check_layer_spec, serialize_layer
 from flexnet.specs import check_custom_objects, check_keys, is_spec, short
 from flexnet.version import __version__
 
-__all__ = ["MAX_STATE_PER_WEIGHT", "load_model", "load_weights", "save_model", "save_weights",
-           "weights_payload"]
+__all__ = ["MAX_STATE_PER_WEIGHT", "load_model", "load_weights", "model_from_bytes", "model_to_bytes",
+           "save_model", "save_weights", "weights_payload"]
 
 
 # ---------------------------------------------------------------------------
@@ -332,7 +334,26 @@ def _check_unshared(model) -> None:
 
 
 def save_model(model, filepath) -> None:
-    """The body of :func:`flexnet.models.save_model` (``model.save``)."""
+    """The body of :func:`flexnet.models.save_model` (``model.save``): a ``.keras`` path writes
+    a Keras 3 file (:mod:`flexnet.io.keras_files`), any other a flexnet archive."""
+    if _is_keras_path(filepath):
+        keras_files.save_keras(model, filepath, compile_config(model))
+        return
+    write_archive(filepath, *_model_payload(model))
+
+
+def model_to_bytes(model) -> bytes:
+    """The bytes of the flexnet file ``model.save`` writes (for a model kept in memory, such as
+    the one a pickled scikit-learn estimator carries)."""
+    return archive_bytes(*_model_payload(model))
+
+
+def _is_keras_path(filepath) -> bool:
+    return os.fspath(filepath).lower().endswith(".keras")
+
+
+def _model_payload(model) -> tuple[dict, dict]:
+    """The archive metadata and arrays of a whole model."""
     model._require_built("save()")
     _check_unshared(model)
     index, arrays = weights_payload(model)
@@ -355,12 +376,30 @@ def save_model(model, filepath) -> None:
     check_config_size(meta["model"], f"cannot save model {model.name!r}: its config")
     _check_json(meta["model"], f"model {model.name!r}: config")
     _check_json(meta["compile"], f"model {model.name!r}: compile config")
-    write_archive(filepath, meta, arrays)
+    return meta, arrays
 
 
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True, *,
                backend=None, device=None, dtype=None):
-    """The body of :func:`flexnet.models.load_model`.
+    """The body of :func:`flexnet.models.load_model`: a ``.keras`` path is read as a Keras 3
+    file (:mod:`flexnet.io.keras_files`), any other as a flexnet archive (see :func:`_rebuild`)."""
+    if _is_keras_path(filepath):
+        return keras_files.load_keras(filepath, custom_objects, compile, backend=backend, device=device,
+                                      dtype=dtype)
+    with open_archive(filepath, kind="model") as archive:
+        return _rebuild(archive, custom_objects, compile, backend, device, dtype)
+
+
+def model_from_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True, *,
+                     backend=None, device=None, dtype=None):
+    """The model :func:`model_to_bytes` wrote, rebuilt as :func:`load_model` rebuilds a file
+    (with the same checks and bounds: the bytes may come from an untrusted pickle)."""
+    with open_archive("<model bytes>", kind="model", data=data) as archive:
+        return _rebuild(archive, custom_objects, compile, backend, device, dtype)
+
+
+def _rebuild(archive, custom_objects, compile, backend, device, dtype):
+    """A model from an open flexnet archive.
 
     Everything is checked before anything is allocated: the metadata and config (with
     their caps), every entry's header against the index, undeclared entries refused,
@@ -369,41 +408,40 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     arrays read, one at a time, each bounded by its header, straight into the model.
     """
     custom_objects = check_custom_objects(custom_objects)
-    with open_archive(filepath, kind="model") as archive:
-        path, meta = archive.path, archive.meta
-        check_keys(meta, {"format", "version", "kind", "model", "weights", "dtype"},
-                   {"flexnet_version", "backend", "device", "compile", "optimizer"}, f"{path!r} metadata")
-        if meta["dtype"] not in ("float32", "float64"):
-            raise ValueError(f"{path!r}: unknown dtype {short(meta['dtype'])}")
-        cls = check_layer_spec(meta["model"], custom_objects, f"{path!r}: the model config")
-        if not issubclass(cls, Model):
-            raise ValueError(f"{path!r}: the config describes a {meta['model']['class_name']}, not a model")
-        index = _weight_index(archive)
-        archive.check_entries([spec["entry"] for spec in index] + _optimizer_entries(archive, index))
-        training = None
-        if compile and meta.get("compile") is not None:
-            training = deserialize_compile(meta["compile"], custom_objects, f"{path!r}: the compile config")
+    path, meta = archive.path, archive.meta
+    check_keys(meta, {"format", "version", "kind", "model", "weights", "dtype"},
+               {"flexnet_version", "backend", "device", "compile", "optimizer"}, f"{path!r} metadata")
+    if meta["dtype"] not in ("float32", "float64"):
+        raise ValueError(f"{path!r}: unknown dtype {short(meta['dtype'])}")
+    cls = check_layer_spec(meta["model"], custom_objects, f"{path!r}: the model config")
+    if not issubclass(cls, Model):
+        raise ValueError(f"{path!r}: the config describes a {meta['model']['class_name']}, not a model")
+    index = _weight_index(archive)
+    archive.check_entries([spec["entry"] for spec in index] + _optimizer_entries(archive, index))
+    training = None
+    if compile and meta.get("compile") is not None:
+        training = deserialize_compile(meta["compile"], custom_objects, f"{path!r}: the compile config")
+    try:
+        with deferred_weights():
+            model = build_layer(cls, meta["model"], custom_objects, backend=backend, device=device,
+                                dtype=dtype or meta["dtype"])
+    except TypeError as exc:
+        raise ValueError(f"{path!r}: cannot rebuild the model: {exc}") from None
+    if not model.built:
+        raise ValueError(f"{path!r}: the model config does not say its input shape")
+    slots = _weight_slots(model)
+    _check_shapes(index, slots, model, path)
+    for spec, (_, store, key) in zip(index, slots):
+        store[key] = model.backend.from_numpy(archive.read(spec["entry"]), model.dtype)
+    saved = _saved_optimizer(archive)
+    if training is not None:
         try:
-            with deferred_weights():
-                model = build_layer(cls, meta["model"], custom_objects, backend=backend, device=device,
-                                    dtype=dtype or meta["dtype"])
-        except TypeError as exc:
-            raise ValueError(f"{path!r}: cannot rebuild the model: {exc}") from None
-        if not model.built:
-            raise ValueError(f"{path!r}: the model config does not say its input shape")
-        slots = _weight_slots(model)
-        _check_shapes(index, slots, model, path)
-        for spec, (_, store, key) in zip(index, slots):
-            store[key] = model.backend.from_numpy(archive.read(spec["entry"]), model.dtype)
-        saved = _saved_optimizer(archive)
-        if training is not None:
-            try:
-                model.compile(**training)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{path!r}: cannot compile the model as saved: {exc}") from None
-            if saved is not None:
-                state = _decode_state(saved["state"], lambda entry, at: archive.read(entry),
-                                      f"{path!r}: the optimizer state")
-                model.optimizer.set_state({"iterations": saved["iterations"], "state": state},
-                                          model.trainable_weights)
+            model.compile(**training)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path!r}: cannot compile the model as saved: {exc}") from None
+        if saved is not None:
+            state = _decode_state(saved["state"], lambda entry, at: archive.read(entry),
+                                  f"{path!r}: the optimizer state")
+            model.optimizer.set_state({"iterations": saved["iterations"], "state": state},
+                                      model.trainable_weights)
     return model

@@ -5,12 +5,13 @@ computes, building the layer first if needed (Keras's eager call, ``Dense(2)(x)`
 from __future__ import annotations
 
 import array_api_compat
+import numpy as np
 
 from flexnet import random as fxrandom
 from flexnet import utils
 from flexnet.backend import Backend, floatx, get_backend
 from flexnet.layers.node import Node
-from flexnet.transfer import as_array, is_device_array
+from flexnet.transfer import as_array, is_device_array, like, to_numpy
 
 __all__ = ["eager_call", "only_node", "symbolic_call"]
 
@@ -80,14 +81,16 @@ def eager_call(layer, inputs, training: bool = False):
         layer.output_shape = layer.setup(shape, backend, floatx(),
                                          fxrandom.generator(backend, utils.next_seed()))
     owner = f"layer {_label(layer)}"
-    Xs, host = [], []
+    Xs, templates = [], []
     for k, part in enumerate(parts):
-        X, was_host = layer.backend.adopt(part, f"input {k}" if takes_list else "the input",
+        X, template = layer.backend.adopt(part, f"input {k}" if takes_list else "the input",
                                           layer.dtype, owner)
         Xs.append(X)
-        host.append(was_host)
+        templates.append(template)
     Y = layer.forward(Xs if takes_list else Xs[0], training=training)
-    return layer.backend.to_numpy(Y) if all(host) else Y
+    if templates[0] is None:
+        return Y
+    return to_numpy(Y) if isinstance(templates[0], np.ndarray) else like(Y, templates[0])
 
 
 def only_node(layer, what: str):

@@ -246,6 +246,22 @@ class Model(LayerLike, ABC):
 
         model_files.save_model(self, filepath)
 
+    def export(self, filepath, format: str = "onnx", **kwargs) -> None:
+        """Write the model for another runtime, atomically (Keras's ``Model.export``).
+
+        Args:
+            filepath: the file to write.
+            format: ``"onnx"``, the one format flexnet exports (see :func:`flexnet.export.to_onnx`).
+            **kwargs: passed to the exporter (``opset=``, ``dtype=`` for ONNX).
+
+        Raises:
+            ValueError: another format, an unbuilt model, or a layer the format cannot
+                represent (named).
+        """
+        from flexnet.io import onnx_export  # io sits above the models
+
+        onnx_export.export(self, filepath, format, **kwargs)
+
     def summary(self, line_length: int | None = None, positions=None, print_fn=None,
                 expand_nested: bool = False, show_trainable: bool = False) -> None:
         self._require_built("summary()")

@@ -1,4 +1,5 @@
-"""Models used as layers of other models: recording their calls and building them inside.
+"""Models used as layers of other models: what they answer as layers, recording their calls
+and building them inside.
 
 A model called on symbolic tensors becomes one node of the outer functional model
 (:func:`call_model`); when the outer model is built, :func:`setup_nested` binds the

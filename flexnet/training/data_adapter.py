@@ -1,8 +1,9 @@
 """Everything about incoming data: conversion, checks, weights, splits and batches.
 
 :class:`DataAdapter` turns what a user passes to ``fit``/``evaluate``/``predict``
-(NumPy arrays, lists, arrays of the model's backend; a list or dict per input
-and output) into checked arrays on the model's device, once per call, with the
+(NumPy arrays, lists, arrays of the model's backend, any other library's arrays
+through DLPack; a list or dict per input and output) into checked arrays on the
+model's device, once per call, with the
 clear errors flexnet promises: wrong feature counts, mismatched lengths, labels
 outside the classes, NaN or infinity, empty data. :class:`ArrayData` holds the
 result and cuts it into mini-batches.
@@ -18,7 +19,7 @@ import numpy as np
 
 from flexnet import data
 from flexnet.backend import dtype_name
-from flexnet.transfer import as_array, is_array, is_device_array, namespace_of
+from flexnet.transfer import as_array, is_array, is_device_array, like, namespace_of
 
 __all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
 
@@ -33,13 +34,15 @@ class ArrayData:
         Xs: one array per input, ``n`` samples each.
         Ys: one array per output (empty for prediction).
         W: per-sample weights ``(n,)`` or None.
-        was_host: the inputs came as host data (``predict`` then returns NumPy).
+        template: an input as the caller gave it when results go back in the caller's
+            kind of array (a NumPy array for host data, another library's array),
+            None when the inputs were the model's own arrays (see :func:`flexnet.transfer.like`).
     """
 
     Xs: list
     Ys: list
     W: object = None
-    was_host: bool = False
+    template: object = None
 
     @property
     def n(self) -> int:
@@ -81,9 +84,10 @@ class DataAdapter:
 
     # -- conversion -----------------------------------------------------------------
     def to_backend(self, a, what: str, dtype: str | None):
-        """``(array on the model's backend, was_host)``; never modifies ``a`` (see
-        :meth:`flexnet.Backend.adopt`). A value too large for ``dtype`` becomes infinite without
-        a warning: :meth:`check_finite` then says that it overflows."""
+        """``(array on the model's backend, template)``; never modifies ``a`` (see
+        :meth:`flexnet.Backend.adopt`): ``template`` says how results for this data go back
+        (see :class:`ArrayData`). A value too large for ``dtype`` becomes infinite without a
+        warning: :meth:`check_finite` then says that it overflows."""
         with np.errstate(over="ignore"):
             return self.model.backend.adopt(a, what, dtype)
 
@@ -135,7 +139,8 @@ class DataAdapter:
     def inputs(self, x, what: str = "x"):
         """Move inputs to the backend (building the model if needed) and check their shapes.
 
-        Returns ``(list of arrays, was_host)``.
+        Returns ``(list of arrays, template)``: the first input as given when every input
+        came in the same kind of array other than the model's (see :class:`ArrayData`).
         """
         model = self.model
         model._bind()
@@ -143,11 +148,11 @@ class DataAdapter:
             raise ValueError(f"{what} is required, got None")
         names = model.input_names if model.built else ["input"]  # unbuilt: a Sequential, one input
         parts = self.per_io(x, names, "input")
-        Xs, host, sources = [], [], []
+        Xs, templates, sources = [], [], []
         for part in parts:
             label = what if len(parts) == 1 else f"{what}[{names[len(Xs)]!r}]"
             sources.append(as_array(part, label))
-            X, was_host = self.to_backend(sources[-1], label, model.dtype)
+            X, template = self.to_backend(sources[-1], label, model.dtype)
             if X.ndim < 2:
                 shape = model.input_shapes[len(Xs)] if model.built else None
                 raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
@@ -155,7 +160,7 @@ class DataAdapter:
             if X.shape[0] == 0:
                 raise ValueError(f"{label} is empty (0 samples)")
             Xs.append(X)
-            host.append(was_host)
+            templates.append(template)
         if not model.built:
             model._lazy_build(Xs[0])
         for k, (X, shape) in enumerate(zip(Xs, model.input_shapes)):
@@ -167,7 +172,8 @@ class DataAdapter:
                 raise ValueError(f"all inputs need the same number of samples, got "
                                  f"{[int(a.shape[0]) for a in Xs]}")
             self.check_finite(X, label, sources[k])
-        return Xs, all(host)
+        same_kind = len({type(t) for t in templates}) == 1
+        return Xs, templates[0] if same_kind else None
 
     def targets(self, y, n: int, heads, what: str = "y") -> list:
         """One target array per output, checked against its loss and shape, on the backend."""
@@ -264,5 +270,18 @@ class DataAdapter:
 
     def prediction(self, x) -> ArrayData:
         """The inputs of a ``predict`` call, on the device."""
-        Xs, was_host = self.inputs(x)
-        return ArrayData(Xs, [], None, was_host)
+        Xs, template = self.inputs(x)
+        return ArrayData(Xs, [], None, template)
+
+    def outputs(self, outputs: list, template=None):
+        """Join per-batch outputs into new arrays (never views of the inputs), one array per
+        output, in the kind of ``template`` (NumPy for host inputs, the caller's library for
+        another library's arrays; see :class:`ArrayData`)."""
+        xp = self.model.backend.xp
+        joined = []
+        for k in range(len(outputs[0])):
+            parts = [batch[k] for batch in outputs]
+            # one batch: the output may be a view of the input (a Flatten or Dropout model)
+            P = xp.concat(parts, axis=0) if len(parts) > 1 else xp.asarray(parts[0], copy=True)
+            joined.append(P if template is None else like(P, template))
+        return joined[0] if len(joined) == 1 else joined

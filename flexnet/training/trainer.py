@@ -17,24 +17,8 @@ from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, Compil
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
 from flexnet.training.runner import runner_for
 from flexnet.training.step import TrainStep
-from flexnet.transfer import writable
 
 __all__ = ["Trainer"]
-
-
-def _joined(backend, outputs: list, was_host: bool):
-    """Per-batch outputs joined into new arrays (never views of the inputs); NumPy if the inputs
-    were; one array per output."""
-    joined = []
-    for k in range(len(outputs[0])):
-        parts = [batch[k] for batch in outputs]
-        if len(parts) > 1:
-            P = backend.xp.concat(parts, axis=0)
-        else:  # one batch: the output may be a view of the input (a Flatten or Dropout model)
-            P = parts[0] if was_host else backend.xp.asarray(parts[0], copy=True)
-        fresh = len(parts) > 1 and writable(P)  # JAX's host view of a concat is read-only
-        joined.append(backend.to_numpy(P, copy=not fresh) if was_host else P)
-    return joined[0] if len(joined) == 1 else joined
 
 
 def _batch_size(batch_size) -> int:
@@ -218,9 +202,10 @@ class Trainer:
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
 
         Args:
-            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once) or arrays
-                already on the model's backend; a list or a dict keyed by input name
-                for several inputs.
+            x: inputs, shape ``(n, ...)``: NumPy (moved to the device once), arrays
+                already on the model's backend, or any other library's arrays on the
+                model's device (a PyTorch tensor, a JAX array: shared through DLPack, not
+                copied); a list or a dict keyed by input name for several inputs.
             y: targets (shape of the output, or ``(n,)`` class labels for sparse losses);
                 a list or a dict keyed by output name for several outputs.
             batch_size: samples per step (default 32).
@@ -320,16 +305,19 @@ class Trainer:
         """The network's outputs for ``x``, in inference mode.
 
         Args:
-            x: inputs, NumPy (or a list) or arrays on the model's backend; a list or
-                dict for several inputs.
+            x: inputs, as for :meth:`fit`: NumPy (or a list), arrays of the model's
+                backend, or another library's arrays on its device; a list or dict for
+                several inputs.
             batch_size: samples per forward pass (default 32).
             verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
                 are silent.
 
         Returns:
-            a NumPy array when ``x`` was NumPy (or a list), else an array of the
-            model's backend, shape ``(n, *output_shape[1:])``; a list of them for a
-            model with several outputs.
+            an array of the caller's kind, shape ``(n, *output_shape[1:])`` (a list of
+            them for a model with several outputs): NumPy when ``x`` was NumPy (or a
+            list), an array of the model's backend when ``x`` was one, and for another
+            library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
+            array of that library, shared through DLPack.
         """
         batch_size = _batch_size(batch_size)
         verbose = callbacks_module.check_verbose(verbose)
@@ -338,14 +326,14 @@ class Trainer:
         steps = inputs.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
                    callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
-        return _joined(self.model.backend, outputs, inputs.was_host)
+        return self.adapter.outputs(outputs, inputs.template)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
         inputs = self.adapter.prediction(x)
         if training:
-            return _joined(self.model.backend, [self.model.graph.forward(inputs.Xs, True)], inputs.was_host)
-        return _joined(self.model.backend, [self._forward()(inputs.Xs)], inputs.was_host)
+            return self.adapter.outputs([self.model.graph.forward(inputs.Xs, True)], inputs.template)
+        return self.adapter.outputs([self._forward()(inputs.Xs)], inputs.template)
 
     def _forward(self):
         """The inference forward pass (compiled where the model's runner is)."""
