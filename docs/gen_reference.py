@@ -340,7 +340,11 @@ def members(cls) -> list[tuple[str, object, str]]:
     ``Model``), each in the order the class defines them."""
     out, seen = [], set()
     for owner in cls.__mro__:
-        if owner is not cls and (owner.__module__ in ("builtins", "abc") or _has_section(owner)):
+        # not the standard library's abstract bases (collections.abc.Mapping under Kind): they
+        # document themselves, and an import may change their docstrings (keras sets
+        # Mapping.get's), which made this page depend on what the process imported
+        if owner is not cls and (owner.__module__ in ("builtins", "abc", "collections.abc")
+                                 or _has_section(owner)):
             break
         own = []
         for name, value in owner.__dict__.items():
