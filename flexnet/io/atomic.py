@@ -110,8 +110,13 @@ def _create_temp(directory: str, base: str, path: str) -> tuple[int, str]:
             continue
         except OSError as exc:
             raise _reason(exc, path, "creating a temporary file") from None
-        if _lock(fd) is not False and os.fstat(fd).st_nlink > 0:
-            return fd, tmp
+        try:
+            if _lock(fd) is not False and os.fstat(fd).st_nlink > 0:
+                return fd, tmp
+        except BaseException:  # SIGTERM (see atomic_write) or an error: leave nothing behind
+            os.close(fd)
+            _unlink(tmp)
+            raise
         os.close(fd)  # a cleaner took it for stale between our create and lock: try again
     raise FileExistsError(errno.EEXIST, f"cannot save {path!r}: no free temporary name in {directory!r}")
 
@@ -166,20 +171,21 @@ def atomic_write(path, write) -> None:
     path = os.fspath(path)
     target = os.path.realpath(path)
     directory, base = os.path.split(target)
-    for stale in temp_files(target):
-        _remove_stale(stale)
-    fd, tmp = _create_temp(directory, base, path)
     previous = _sigterm_handler_to_replace()
 
     def on_sigterm(signum, frame):
         signal.signal(signal.SIGTERM, previous)  # a second SIGTERM goes where it always went
         raise _Terminated
 
+    fd = tmp = None
     replaced = False
     try:
-        if previous is not None:
+        if previous is not None:  # before the temporary file exists: no moment leaves one behind
             signal.signal(signal.SIGTERM, on_sigterm)
         try:
+            for stale in temp_files(target):
+                _remove_stale(stale)
+            fd, tmp = _create_temp(directory, base, path)
             try:
                 existing = os.stat(target).st_mode
             except FileNotFoundError:
@@ -197,14 +203,17 @@ def atomic_write(path, write) -> None:
             except OSError as exc:
                 raise _reason(exc, path, "renaming the temporary file over it") from None
         except BaseException:
-            _unlink(tmp)
+            if tmp is not None and not replaced:
+                _unlink(tmp)
             raise
         finally:
-            os.close(fd)  # releases the lock, after the rename
+            if fd is not None:
+                os.close(fd)  # releases the lock, after the rename
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     except _Terminated:
-        _unlink(tmp)
+        if tmp is not None and not replaced:
+            _unlink(tmp)
         signal.raise_signal(signal.SIGTERM)  # the previous handler's turn: by default, exit
         state = "was written before it came" if replaced else "is as it was before"
         raise InterruptedError(errno.EINTR, f"saving {path!r} was interrupted by SIGTERM; the file "
