@@ -25,6 +25,9 @@ LAZY = {
         "that imports model.py",
     ("flexnet.models.model", "flexnet.io.model_files"):
         "Model.save, save_weights and load_weights: the model files sit above the models",
+    ("flexnet.training.runner", "flexnet.training.numpy_step"):
+        "the fused NumPy step imports the layers, losses and kernels it specializes; loaded for "
+        "NumPy models only",
     ("flexnet.training.runner", "flexnet.training.jax_runner"):
         "JAX is optional: its compiled runner (which imports jax) is loaded for jax models only",
     ("flexnet.models", "flexnet.io.model_files"):

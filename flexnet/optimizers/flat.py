@@ -114,9 +114,12 @@ class FlatLayout:
         return [tuple(p.shape) for p in params] == self.shapes
 
 
-def clip_flat(xp, G, layout: FlatLayout, *, clipvalue=None, clipnorm=None, global_clipnorm=None):
+def clip_flat(G, layout: FlatLayout, optimizer):
     """The gradient vector ``G`` clipped by value, by each parameter's norm, or by the norm of
-    all (at most one is set); no read of the device."""
+    all, as ``optimizer``'s clipping arguments say (at most one is set); no read of the device."""
+    xp = layout.xp
+    clipvalue, clipnorm = optimizer.clipvalue, optimizer.clipnorm
+    global_clipnorm = optimizer.global_clipnorm
     if clipvalue is not None:
         return clip(xp, G, -clipvalue, clipvalue)
     if global_clipnorm is not None:

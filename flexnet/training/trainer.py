@@ -15,8 +15,7 @@ from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
-from flexnet.training.runner import runner_for
-from flexnet.training.step import TrainStep
+from flexnet.training.runner import runner_for, step_for
 
 __all__ = ["Trainer"]
 
@@ -93,7 +92,7 @@ class Trainer:
         model = self.model
         loss = CompiledLoss(spec, model)
         metrics = CompiledMetrics(spec, loss, model)
-        return loss, metrics, TrainStep(model, loss, metrics, spec.optimizer)
+        return loss, metrics, step_for(spec, model, loss, metrics)
 
     def _heads(self):
         return self.setup()[0].heads
