@@ -16,7 +16,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = ["as_array", "as_host_array", "describe", "device_name", "import_dlpack", "is_array",
-           "is_device_array", "like", "to_device", "to_device_like", "to_numpy", "writable"]
+           "is_device_array", "like", "namespace_of", "to_device", "to_device_like", "to_numpy", "writable"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -145,7 +145,7 @@ def like(P, template):
     DLPack without a copy where the devices agree; NumPy for a NumPy ``template``. ``P``
     itself when ``template``'s library cannot import it."""
     if isinstance(template, np.ndarray):
-        return to_numpy(P, copy=False)
+        return to_numpy(P, copy=not writable(P))  # JAX's host view is read-only: copy it
     try:
         xp = array_api_compat.array_namespace(template)
         return _from_dlpack(xp, array_api_compat.device(template), P)
@@ -180,6 +180,8 @@ def to_device(xp, device, host, dtype: str | None = None):
     host = np.asarray(host, dtype=None if dtype is None else np.dtype(dtype))
     if xp is None or array_api_compat.is_numpy_namespace(xp):
         return host
+    if not host.flags.c_contiguous or any(step < 0 for step in host.strides):
+        host = np.array(host, order="C")  # torch refuses negative strides (even on an axis of 1)
     return xp.asarray(host, device=device)
 
 
@@ -226,3 +228,18 @@ def as_array(value, what: str):
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be an array, got {type(value).__name__}: {exc}") from None
+
+
+def namespace_of(value, what: str = "the data"):
+    """``(xp, array)``: the namespace that flows with ``value``, an array of any library;
+    lists and scalars are read as NumPy arrays.
+
+    Raises:
+        TypeError: ``value`` cannot be read as an array (None, a dict, a ragged list), naming
+            ``what``.
+    """
+    if not array_api_compat.is_array_api_obj(value):
+        value = as_array(value, what)
+        if not is_array(value):
+            raise TypeError(f"{what} must be an array, got {type(value).__name__}")
+    return array_api_compat.array_namespace(value), value

@@ -16,16 +16,32 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import flexnet as fx
 from flexnet import backend as fx_backend
 from flexnet import utils as fx_utils
+
+# Property-based tests are repeatable: examples derive from each test's name, no example
+# database, no per-example deadline (CI machines vary). The "thorough" profile
+# (FLEXNET_HYPOTHESIS=thorough) runs ten times as many examples. What hypothesis writes (its
+# cache, patches of failing examples) goes to the temporary folder, not the repository.
+if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "flexnet-hypothesis")
+_HYPOTHESIS = {"derandomize": True, "database": None, "deadline": None, "print_blob": True,
+               "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+settings.register_profile("flexnet", max_examples=60, **_HYPOTHESIS)
+settings.register_profile("thorough", max_examples=600, **_HYPOTHESIS)
+settings.load_profile(os.environ.get("FLEXNET_HYPOTHESIS", "flexnet"))
 
 
 def _single_threaded_torch() -> None:

@@ -132,6 +132,21 @@ class CallbackList:
 
 # ----------------------------------------------------------------------
 # Argument checks shared by the callbacks.
+def as_callback_list(callbacks) -> list:
+    """``fit``'s ``callbacks``: None, one :class:`Callback` (as Keras accepts) or a list of them.
+
+    Raises:
+        TypeError: anything else, or a list holding something that is not a Callback.
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a Callback or a list of them, got {type(callbacks).__name__}")
+    return list(callbacks)
+
+
 def check_verbose(verbose) -> int:
     """0, 1 or 2; ``"auto"`` is 1, as in Keras 3 (its ``ProgbarLogger``)."""
     if verbose == "auto":

@@ -12,7 +12,7 @@ import array_api_compat
 
 from flexnet.backend import dtype_name, floatx
 from flexnet.registry import Kind
-from flexnet.transfer import as_array, as_host_array, is_array, to_device_like
+from flexnet.transfer import as_host_array, is_array, namespace_of, to_device_like
 
 __all__ = ["EPSILON", "LOSSES", "REDUCTIONS", "Loss", "call_arrays", "check_sample_weight"]
 
@@ -160,7 +160,12 @@ class Loss(ABC):
         xp, y, P, w = call_arrays(y_true, y_pred, sample_weight)
         if P.ndim == 1:
             P = xp.reshape(P, (P.shape[0], 1))
+        if not xp.isdtype(y.dtype, ("bool", "integral", "real floating")):
+            raise TypeError(f"y_true must hold real numbers, got dtype {y.dtype}")
         y = self.prepare_targets(xp, y, tuple(P.shape), dtype_name(P.dtype))
+        if y.ndim == 0 or y.shape[0] != P.shape[0]:
+            raise ValueError(f"y_true has shape {tuple(y.shape)} but y_pred has {P.shape[0]} "
+                             "samples; they must match")
         return self.value(xp, y, P, w)
 
     def logits_loss(self, activation) -> Loss | None:
@@ -189,7 +194,8 @@ class Loss(ABC):
             )
         return y
 
-    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None):
+    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None,
+                             num_classes: int | None = None):
         """Per-sample weights ``w_i = class_weight[class of y_i]`` for ``fit(class_weight=...)``.
 
         The class of a sample is read from the prepared targets as Keras does: the
@@ -205,15 +211,21 @@ class Loss(ABC):
                 non-negative weights.
             dtype: dtype name of the weights (the model's, e.g. ``"float32"``);
                 defaults to ``y``'s dtype when it is floating, else ``"float32"``.
+            num_classes: the output's classes ``C`` (2 for a single unit), when known:
+                every key must then be one of ``0..C-1``.
 
         Returns:
             ``w``, shape ``(n,)``, on ``y``'s device.
 
         Raises:
             TypeError: ``class_weight`` is not a dict of integer keys and numbers.
-            ValueError: a weight is negative or not finite.
+            ValueError: a weight is negative or not finite, or a key is not a class.
         """
         table = _check_class_weight(class_weight)
+        unknown = sorted(k for k in table if num_classes is not None and not 0 <= k < num_classes)
+        if unknown:
+            raise ValueError(f"class_weight has keys {unknown} that are not classes of the output; its "
+                             f"classes are 0..{num_classes - 1}")
         if dtype is None:
             floating = xp.isdtype(y.dtype, "real floating")
             dtype = dtype_name(y.dtype) if floating else "float32"
@@ -290,8 +302,9 @@ def call_arrays(y_true, y_pred, sample_weight=None):
     Raises:
         TypeError: something that cannot be read as an array.
     """
-    P = as_array(y_pred, "y_pred")
-    xp = array_api_compat.array_namespace(P)
+    xp, P = namespace_of(y_pred, "y_pred")
+    if not xp.isdtype(P.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"y_pred must hold real numbers, got dtype {P.dtype}")
     if not xp.isdtype(P.dtype, "real floating"):
         P = xp.astype(P, getattr(xp, floatx()))
     y = _like(y_true, P, "y_true")

@@ -71,10 +71,14 @@ def _through_rescaling(xp, G, Q, S):
 
 
 def _check_targets_in_unit_interval(xp, y, name: str) -> None:
-    if y.shape[0] and (float(xp.min(y)) < 0.0 or float(xp.max(y)) > 1.0):
-        raise ValueError(
-            f"{name} needs targets in [0, 1], got values in [{float(xp.min(y))}, {float(xp.max(y))}]"
-        )
+    """Cross-entropy targets are probabilities: finite, in ``[0, 1]`` (one read of each bound)."""
+    if not array_api_compat.size(y):
+        return
+    lo, hi = float(xp.min(y)), float(xp.max(y))
+    if lo != lo or hi != hi:
+        raise ValueError(f"{name} needs targets in [0, 1], got NaN")
+    if not (0.0 <= lo and hi <= 1.0):
+        raise ValueError(f"{name} needs targets in [0, 1], got values in [{lo}, {hi}]")
 
 
 def _refuse_integer_labels(y, output_shape, name: str) -> None:
@@ -222,7 +226,9 @@ class CategoricalCrossentropy(_CrossEntropy):
 
     def prepare_targets(self, xp, y, output_shape, dtype):
         _refuse_integer_labels(y, output_shape, self.name)
-        return super().prepare_targets(xp, y, output_shape, dtype)
+        y = super().prepare_targets(xp, y, output_shape, dtype)
+        _check_targets_in_unit_interval(xp, y, self.name)
+        return y
 
 
 @LOSSES.register("sparse_categorical_crossentropy")
@@ -315,21 +321,21 @@ class SparseCategoricalCrossentropy(_CrossEntropy):
                 )
         elif not xp.isdtype(y.dtype, "integral"):
             raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
-        y = xp.astype(y, default_index_dtype(xp, array_api_compat.device(y)))
         C = output_shape[-1]
         if self.ignore_class is not None:  # ignored labels read as 0 here: always in range
             y_checked = xp.where(y == self.ignore_class, xp.zeros_like(y), y)
         else:
             y_checked = y
-        if y.shape[0]:
-            lo, hi = int(xp.min(y_checked)), int(xp.max(y_checked))
+        if y.shape[0]:  # before the cast to the index dtype, which would wrap labels like 1e20
+            show = float if xp.isdtype(y.dtype, "real floating") else int
+            lo, hi = show(xp.min(y_checked)), show(xp.max(y_checked))
             if lo < 0 or hi >= C:
                 ignored = "" if self.ignore_class is None else f" (besides ignore_class={self.ignore_class})"
                 raise ValueError(
                     f"class labels must be in [0, {C - 1}] for an output of {C} units{ignored}, "
                     f"got labels in [{lo}, {hi}]"
                 )
-        return y
+        return xp.astype(y, default_index_dtype(xp, array_api_compat.device(y)))
 
     def get_config(self):
         config = {**super().get_config(), "ignore_class": self.ignore_class}

@@ -356,6 +356,7 @@ class Optimizer(ABC):
         else:
             check_saved_state(self, saved, params)
             self.build(params)
+            self._state = None  # the state build made is replaced: free it before the copy is made
             self._state = (join_states(saved, params[0]) if self._flat_mode else
                            [tree_map(lambda a, p=param: to_device_like(a, p), entry)
                             for param, entry in zip(params, saved)])

@@ -153,6 +153,6 @@ def check_saved_state(optimizer, saved: list, params: list) -> None:
 def join_states(saved: list, like):
     """One flat state from one host state per parameter, on ``like``'s device and dtype."""
     per_param = [tree_leaves(entry) for entry in saved]
-    flat = iter([np.concatenate([np.reshape(leaves[j], (-1,)) for leaves in per_param])
-                 for j in range(len(per_param[0]))])
+    flat = (np.concatenate([np.reshape(leaves[j], (-1,)) for leaves in per_param])  # one at a time
+            for j in range(len(per_param[0])))
     return tree_map(lambda _: to_device_like(next(flat), like), saved[0])

@@ -10,6 +10,7 @@ penalties and the logged names exist once.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from flexnet import losses, optimizers
@@ -138,7 +139,7 @@ class CompiledLoss:
         weights = [1.0 if w is None else w
                    for w in per_output(spec.loss_weights, names, "loss_weights", 1.0)]
         for w in weights:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
                 raise ValueError(f"loss_weights must be finite numbers >= 0, got {w!r}")
         self.heads = []
         for k, (name, loss, weight) in enumerate(zip(names, loss_list, weights)):

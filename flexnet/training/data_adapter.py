@@ -11,13 +11,15 @@ result and cuts it into mini-batches.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import data
-from flexnet.transfer import as_array, is_array, is_device_array, like
+from flexnet.backend import dtype_name
+from flexnet.transfer import as_array, is_array, is_device_array, like, namespace_of
 
 __all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
 
@@ -84,21 +86,33 @@ class DataAdapter:
     def to_backend(self, a, what: str, dtype: str | None):
         """``(array on the model's backend, template)``; never modifies ``a`` (see
         :meth:`flexnet.Backend.adopt`): ``template`` says how results for this data go back
-        (see :class:`ArrayData`)."""
-        return self.model.backend.adopt(a, what, dtype)
+        (see :class:`ArrayData`). A value too large for ``dtype`` becomes infinite without a
+        warning: :meth:`check_finite` then says that it overflows."""
+        with np.errstate(over="ignore"):
+            return self.model.backend.adopt(a, what, dtype)
 
-    def check_finite(self, X, what: str) -> None:
-        """Raise ValueError if a float array holds NaN or infinity."""
+    def check_finite(self, X, what: str, source=None) -> None:
+        """Raise ValueError if a float array holds NaN or infinity.
+
+        ``source`` is the data ``X`` was cast from: when it is finite, the message says
+        that its values overflow ``X``'s dtype.
+        """
         xp = self.model.backend.xp
         if not xp.isdtype(X.dtype, "real floating"):
             return
         # NaN and ±inf survive a sum, so a finite sum proves every entry finite in one
         # read-only pass; only an infinite sum (or an overflow) needs the exact check,
         # whose boolean temporary is as large as the data.
-        if bool(xp.isfinite(xp.sum(X))):
+        if bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X))):
             return
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError(f"{what} contains NaN or infinity")
+        if source is not None and source is not X:
+            source_xp, source = namespace_of(source)
+            if bool(source_xp.all(source_xp.isfinite(source))):
+                big, name = float(source_xp.max(source_xp.abs(source))), dtype_name(X.dtype)
+                raise ValueError(f"{what} holds values up to {big:.4g}, beyond the range of {name} "
+                                 f"(±{float(xp.finfo(X.dtype).max):.4g}): scale the data, or build the "
+                                 "model with dtype='float64'")
+        raise ValueError(f"{what} contains NaN or infinity")
 
     @staticmethod
     def per_io(value, names: list[str], what: str) -> list:
@@ -111,7 +125,8 @@ class DataAdapter:
                                  f"{what} names are {names}")
             return [value[n] for n in names]
         if len(names) == 1:
-            if isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0]):
+            if (isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0])
+                    and value[0].ndim > 0):  # [np.float32(1.0)] is one sample, not a list of arrays
                 return [value[0]]
             return [value]
         if not isinstance(value, (list, tuple)) or len(value) != len(names):
@@ -133,10 +148,11 @@ class DataAdapter:
             raise ValueError(f"{what} is required, got None")
         names = model.input_names if model.built else ["input"]  # unbuilt: a Sequential, one input
         parts = self.per_io(x, names, "input")
-        Xs, templates = [], []
+        Xs, templates, sources = [], [], []
         for part in parts:
             label = what if len(parts) == 1 else f"{what}[{names[len(Xs)]!r}]"
-            X, template = self.to_backend(as_array(part, label), label, model.dtype)
+            sources.append(as_array(part, label))
+            X, template = self.to_backend(sources[-1], label, model.dtype)
             if X.ndim < 2:
                 shape = model.input_shapes[len(Xs)] if model.built else None
                 raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
@@ -155,7 +171,7 @@ class DataAdapter:
             if X.shape[0] != Xs[0].shape[0]:
                 raise ValueError(f"all inputs need the same number of samples, got "
                                  f"{[int(a.shape[0]) for a in Xs]}")
-            self.check_finite(X, label)
+            self.check_finite(X, label, sources[k])
         same_kind = len({type(t) for t in templates}) == 1
         return Xs, templates[0] if same_kind else None
 
@@ -175,19 +191,27 @@ class DataAdapter:
         if y is None:
             raise ValueError(f"{what} is required for training and evaluation, got None")
         b, dtype = self.model.backend, self.model.dtype
+
+        def prepare(xp, Y):
+            try:
+                return loss.prepare_targets(xp, Y, output_shape, dtype)
+            except ValueError as exc:  # the loss's message, said about this argument
+                raise ValueError(f"{what}: {exc}") from None
+
         if is_device_array(y):
             Y, _ = self.to_backend(y, what, None)
-            Y = loss.prepare_targets(b.xp, Y, output_shape, dtype)
+            Y = prepare(b.xp, Y)
         else:
             host = np.asarray(y)
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-            host = loss.prepare_targets(host_xp, host, output_shape, dtype)
+            with np.errstate(over="ignore"):  # a value too large for the dtype: check_finite says so
+                host = prepare(host_xp, host)
             integral = np.issubdtype(host.dtype, np.integer)
             Y = b.from_numpy(host, b.index_dtype if integral else None)
         if Y.shape[0] != n:
             raise ValueError(f"x has {n} samples but {what} has {Y.shape[0]}; they must match")
-        self.check_finite(Y, what)
+        self.check_finite(Y, what, y)
         return Y
 
     def sample_weight(self, sample_weight, n: int, what: str = "sample_weight"):
@@ -208,8 +232,9 @@ class DataAdapter:
         W = self.sample_weight(sample_weight, n)
         if class_weight is None:
             return W
+        classes = max(2, math.prod(self.model.output_shapes[0][1:]))  # one unit: classes 0 and 1
         C = heads[0].loss.class_sample_weights(self.model.backend.xp, Ys[0], class_weight,
-                                               self.model.dtype)
+                                               self.model.dtype, classes)
         return C if W is None else W * C
 
     # -- whole calls --------------------------------------------------------------------------
@@ -249,12 +274,14 @@ class DataAdapter:
         return ArrayData(Xs, [], None, template)
 
     def outputs(self, outputs: list, template=None):
-        """Join per-batch outputs, one array per output, in the kind of ``template`` (NumPy for
-        host inputs, the caller's library for another library's arrays; see :class:`ArrayData`)."""
-        backend = self.model.backend
+        """Join per-batch outputs into new arrays (never views of the inputs), one array per
+        output, in the kind of ``template`` (NumPy for host inputs, the caller's library for
+        another library's arrays; see :class:`ArrayData`)."""
+        xp = self.model.backend.xp
         joined = []
         for k in range(len(outputs[0])):
             parts = [batch[k] for batch in outputs]
-            P = parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)
+            # one batch: the output may be a view of the input (a Flatten or Dropout model)
+            P = xp.concat(parts, axis=0) if len(parts) > 1 else xp.asarray(parts[0], copy=True)
             joined.append(P if template is None else like(P, template))
         return joined[0] if len(joined) == 1 else joined

@@ -15,6 +15,7 @@ from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.one_batch import OneBatch
 from flexnet.training.runner import runner_for, step_for
 
 __all__ = ["Trainer"]
@@ -32,7 +33,7 @@ def _results(logs: dict, return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
-class Trainer:
+class Trainer(OneBatch):
     """Compiles, trains, evaluates and runs one model.
 
     Args:
@@ -71,27 +72,32 @@ class Trainer:
         """
         spec = CompileSpec(optimizer, loss, metrics, loss_weights, weighted_metrics, jit_compile)
         model = self.model
+        parts = self._make_parts(spec) if model.built else None  # checks it all: nothing changes on error
         self.spec, self._parts = spec, None
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
         model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
         model._weighted_metric_spec = spec.weighted_metrics
-        if model.built:
-            self.setup()
+        if parts is not None:
+            self.setup(parts)
 
     def reset(self) -> None:
         """Forget the compiled parts (the model's layers changed); made again when needed."""
         self._parts = self._runner = None
 
-    def setup(self):
-        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model."""
+    def setup(self, parts=None):
+        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model (``parts``
+        when given: ``compile`` made them to check its arguments)."""
         if self._parts is None:
-            model = self.model
-            loss = CompiledLoss(self.spec, model)
-            metrics = CompiledMetrics(self.spec, loss, model)
-            self._parts = (loss, metrics, step_for(self.spec, model, loss, metrics))
-            model.metrics = metrics.metrics
-            self._runner = runner_for(self.spec, model, *self._parts)
+            self._parts = parts or self._make_parts(self.spec)
+            self.model.metrics = self._parts[1].metrics
+            self._runner = runner_for(self.spec, self.model, *self._parts)
         return self._parts
+
+    def _make_parts(self, spec: CompileSpec):
+        model = self.model
+        loss = CompiledLoss(spec, model)
+        metrics = CompiledMetrics(spec, loss, model)
+        return loss, metrics, step_for(spec, model, loss, metrics)
 
     def _heads(self):
         return self.setup()[0].heads
@@ -99,64 +105,6 @@ class Trainer:
     def _require_compiled(self, what: str) -> None:
         if self.spec is None:
             raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before {what}")
-
-    # -- one batch ------------------------------------------------------------------------
-    def compute_gradients(self, x, y, training: bool = True, sample_weight=None):
-        """The loss and its gradient with respect to every trainable weight.
-
-        Runs one forward and backward pass over all of ``x`` as one batch; the
-        weights do not change (moving statistics that a training-mode forward pass
-        updates, as in BatchNormalization, are put back). The loss includes the
-        regularization penalties.
-
-        Args:
-            x: inputs, NumPy or arrays on the model's backend (a list or dict for
-                several inputs).
-            y: targets (a list or dict for several outputs).
-            training: run layers in training mode (dropout active), as ``fit`` does.
-            sample_weight: optional per-sample weights, shape ``(n,)``.
-
-        Returns:
-            ``(loss, grads)``: the loss as a 0-d array on the model's backend
-            (``float(loss)`` reads it) and a list of gradient arrays in the order
-            of :attr:`trainable_weights` (for Dense-only models, the order of
-            :meth:`get_weights`).
-        """
-        self._require_compiled("compute_gradients()")
-        batch = self.adapter.arrays(x, y, self._heads, sample_weight)
-        step = self.setup()[2]
-        saved = [dict(layer.buffers) for layer in step.layers]
-        try:
-            L, _, _, grads = step.gradients(batch.Xs, batch.Ys, batch.W, training)
-        finally:
-            for layer, buffers in zip(step.layers, saved):
-                layer.buffers.update(buffers)
-        return L, grads
-
-    def apply_gradients(self, grads: list) -> None:
-        """One optimizer step on the trainable weights from ``grads``, as in a step of ``fit``.
-
-        ``grads`` are in the order of :attr:`trainable_weights`, as :meth:`compute_gradients`
-        returns them; the step clips, decays, updates and applies the constraints, on every
-        backend (JAX included): ``loss, grads = model.compute_gradients(x, y);
-        model.apply_gradients(grads)`` is a training loop of your own.
-        """
-        self._require_compiled("apply_gradients()")
-        step = self.setup()[2]
-        grads = list(grads)
-        if len(grads) != len(step.parameters.entries):
-            raise ValueError(f"model {self.model.name!r} trains {len(step.parameters.entries)} weights, "
-                             f"got {len(grads)} gradients")
-        step.update(grads)
-
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None) -> float:
-        """One optimizer step on one batch; returns the batch loss as a float."""
-        self._require_compiled("train_on_batch()")
-        batch = self.adapter.arrays(x, y, self._heads, sample_weight, class_weight)
-        step = self.setup()[2]
-        L, _, _, grads = step.gradients(batch.Xs, batch.Ys, batch.W)
-        step.update(grads)
-        return float(L)
 
     # -- loops -------------------------------------------------------------------------------
     def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
@@ -210,7 +158,7 @@ class Trainer:
             epochs: index of the last epoch (training runs from ``initial_epoch``).
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch;
                 ``"auto"`` (the default) is 1, as in Keras 3.
-            callbacks: list of :class:`~flexnet.callbacks.Callback`.
+            callbacks: a list of :class:`~flexnet.callbacks.Callback` (or one).
             validation_split: fraction of the data, taken from the end, held out for validation.
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
                 overrides ``validation_split``.
@@ -218,7 +166,8 @@ class Trainer:
             class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
                 class's weight (classes not listed weigh 1). For one-hot targets the class
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
-                outputs it reads the first output's targets.
+                outputs it reads the first output's targets. A key that is not a class of
+                that output (``0..C-1``; 0 and 1 for one unit) is an error.
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
                 ``Σ w_i ℓ_i / n`` (Keras's rule) and ``weighted_metrics`` are weighted means.
             initial_epoch: epoch to start from (to resume a run).
@@ -230,10 +179,10 @@ class Trainer:
         """
         self._require_compiled("fit()")
         batch_size = _batch_size(batch_size)
-        for label, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{label} must be an int >= 0, got {value!r}")
+        epochs, initial_epoch = data.check_count(epochs, "epochs"), data.check_count(initial_epoch,
+                                                                                    "initial_epoch")
         verbose = callbacks_module.check_verbose(verbose)
+        callbacks = callbacks_module.as_callback_list(callbacks)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
                                            validation_split, validation_data)
         model = self.model
@@ -242,7 +191,7 @@ class Trainer:
         params = {"epochs": epochs, "steps": train.num_batches(batch_size), "samples": train.n,
                   "verbose": verbose}
         # the progress bar after the user's callbacks, so it shows the keys they add
-        cbs = callbacks_module.CallbackList([*(callbacks or []), *extra, history], model, params)
+        cbs = callbacks_module.CallbackList([*callbacks, *extra, history], model, params)
         model.stop_training = False
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):

@@ -2,24 +2,28 @@
 
 They work on NumPy arrays on the host and on any Array API array (the namespace
 comes from the data), so a hand-written training loop can use the same
-mini-batch iterator as ``fit``.
+mini-batch iterator as ``fit``. Standardization lives in ``scaling.py``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import array_api_compat
 import numpy as np
 
 from flexnet import utils
-from flexnet.backend import Backend, default_index_dtype, dtype_name
-from flexnet.transfer import as_array, is_array, is_device_array
+from flexnet.backend import default_index_dtype, dtype_name
+from flexnet.data.scaling import Standardizer, StandardScaler
+from flexnet.transfer import as_array, is_array, is_device_array, namespace_of
 
 __all__ = [
     "StandardScaler",
     "Standardizer",
     "batches",
+    "check_batch_size",
+    "check_count",
     "validation_cut",
     "num_batches",
     "one_hot",
@@ -27,13 +31,6 @@ __all__ = [
     "to_categorical",
     "train_test_split",
 ]
-
-
-def _namespace(a):
-    """``(xp, array)``: the namespace that flows with ``a``; lists and scalars become NumPy."""
-    if not array_api_compat.is_array_api_obj(a):
-        a = np.asarray(a)
-    return array_api_compat.array_namespace(a), a
 
 
 # ---------------------------------------------------------------------------
@@ -45,11 +42,17 @@ def num_batches(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
+def check_count(value, what: str, positive: bool = False) -> int:
+    """``value`` as a Python int (NumPy integers accepted), ``>= 0`` or, when ``positive``,
+    ``> 0``; else a ValueError saying what came."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < int(positive):
+        raise ValueError(f"{what} must be {'a positive int' if positive else 'an int >= 0'}, got {value!r}")
+    return int(value)
+
+
 def check_batch_size(batch_size) -> int:
-    """``batch_size`` as a positive int, or a ValueError saying what came."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return batch_size
+    """``batch_size`` as a positive int (see :func:`check_count`)."""
+    return check_count(batch_size, "batch_size", positive=True)
 
 
 def _rng(seed) -> np.random.Generator:
@@ -158,7 +161,10 @@ def validation_cut(n: int, validation_split: float) -> int:
         >>> validation_cut(10, 0.25), validation_cut(100, 0.1)
         (7, 90)
     """
-    if isinstance(validation_split, bool) or not 0.0 <= validation_split < 1.0:
+    if isinstance(validation_split, (bool, np.bool_)) or not isinstance(validation_split, numbers.Real):
+        raise TypeError(f"validation_split must be a number in [0, 1), got {validation_split!r} "
+                        f"({type(validation_split).__name__})")
+    if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     cut = int(math.floor(n * (1.0 - validation_split)))
     if cut == 0 or cut == n:
@@ -183,19 +189,30 @@ def split_validation(x, y, validation_split: float, sample_weight=None):
         ``(x_train, y_train), (x_val, y_val)``; with ``sample_weight``, 3-tuples that end
         with the weights.
     """
-    n = _first_array(x).shape[0]
+    parts = (x, y) if sample_weight is None else (x, y, sample_weight)
+    lengths = [(label, length) for part, name in zip(parts, ("x", "y", "sample_weight"))
+               for label, length in _lengths(part, name)]
+    n = lengths[0][1]
+    for label, length in lengths:
+        if length != n:
+            raise ValueError(f"validation_split needs every array to hold the same samples: "
+                             f"{lengths[0][0]} has {n} but {label} has {length}")
     cut = validation_cut(n, validation_split)
     train, val = slice(0, cut), slice(cut, n)
-    parts = (x, y) if sample_weight is None else (x, y, sample_weight)
     return tuple(_take(v, train) for v in parts), tuple(_take(v, val) for v in parts)
 
 
-def _first_array(v):
-    if isinstance(v, dict):
-        return _first_array(next(iter(v.values())))
-    if isinstance(v, (list, tuple)) and v and is_array(v[0]):
-        return _first_array(v[0])
-    return as_array(v, "x")
+def _lengths(v, label: str) -> list[tuple[str, int]]:
+    """``(label, number of samples)`` of an array, or of each array of a list or dict."""
+    if isinstance(v, dict) or (isinstance(v, (list, tuple)) and v and all(is_array(a) for a in v)):
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        return [item for k, a in items for item in _lengths(a, f"{label}[{k!r}]")]
+    a = as_array(v, label)
+    if a is None:
+        raise ValueError(f"{label} is required, got None")
+    if a.ndim == 0:
+        raise ValueError(f"{label} must have a sample axis, got a scalar")
+    return [(label, a.shape[0])]
 
 
 def _take(v, rows: slice):
@@ -306,7 +323,7 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
                [0., 0., 1.],
                [0., 1., 0.]], dtype=float32)
     """
-    xp, y = _namespace(y)
+    xp, y = namespace_of(y, "class labels")
     device = array_api_compat.device(y)
     if y.ndim >= 2 and y.shape[-1] == 1:
         y = xp.reshape(y, tuple(y.shape[:-1]))
@@ -319,7 +336,7 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
     ):
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if xp.isdtype(y.dtype, "real floating"):
-        if bool(xp.any(y != xp.round(y))):
+        if bool(xp.any(y != xp.round(y))) or not bool(xp.all(xp.isfinite(y))):
             raise ValueError("class labels must be integers, got non-integer values")
     if array_api_compat.size(y) == 0:
         low = high = 0
@@ -329,6 +346,8 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
         raise ValueError(f"class labels must be non-negative, got {low}")
     if num_classes is None:
         num_classes = high + 1
+        if array_api_compat.size(y) * num_classes > 2**31:  # a typo, not a class: say so, allocate nothing
+            raise ValueError(f"class label {high} would make {num_classes} classes; pass num_classes")
     elif high >= num_classes:
         raise ValueError(f"class label {high} is out of range for num_classes={num_classes}")
     name = dtype_name(dtype)
@@ -341,178 +360,3 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32"):
 
 #: Alias of :func:`to_categorical`.
 one_hot = to_categorical
-
-
-# ---------------------------------------------------------------------------
-# Standardization.
-
-
-class StandardScaler:
-    """Standardize features: ``(X - mean) / scale``, statistics learned by :meth:`fit`.
-
-    ``mean_`` is the per-feature mean and ``scale_`` the per-feature standard
-    deviation ``sqrt(mean((X - mean)²))`` (population, as scikit-learn) of the data
-    given to :meth:`fit`. A feature whose standard deviation is zero, up to rounding
-    (``σ <= 10 ε |μ|`` with ``ε`` the machine epsilon of the data's dtype), gets
-    ``scale_ = 1``, so constant features become 0 instead of NaN or noise.
-
-    Fit on the training data only, then transform training, validation and test data
-    with the same statistics. Any backend's arrays work (the statistics are computed in
-    the data's namespace and on its device, then kept on the host as float64, and
-    copied to the device and dtype of each array transformed; the copies are cached).
-    Inputs are never modified. NaN in the data propagates.
-
-    Args:
-        with_mean: subtract the mean (else ``mean_`` is 0).
-        with_std: divide by the standard deviation (else ``scale_`` is 1).
-
-    Attributes:
-        mean_, scale_, var_: per-feature statistics as float64 NumPy arrays, shape ``(d,)``.
-        n_features_in_: ``d``.
-        n_samples_seen_: the number of samples fitted.
-
-    Example:
-        >>> import numpy as np
-        >>> scaler = StandardScaler()
-        >>> scaler.fit_transform(np.array([[1.0, 5.0], [3.0, 5.0]]))
-        array([[-1.,  0.],
-               [ 1.,  0.]])
-        >>> scaler.get_config()["mean"]
-        [2.0, 5.0]
-    """
-
-    def __init__(self, with_mean: bool = True, with_std: bool = True):
-        self.with_mean = bool(with_mean)
-        self.with_std = bool(with_std)
-        self.mean_ = self.scale_ = self.var_ = None
-        self.n_features_in_ = None
-        self.n_samples_seen_ = None
-        self._cache: dict = {}
-
-    # -- helpers --------------------------------------------------------------
-    @staticmethod
-    def _float_input(X, what: str):
-        """``(xp, X as a float array (n, d))`` without copying float inputs."""
-        xp, X = _namespace(X)
-        if X.ndim != 2:
-            raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {tuple(X.shape)}")
-        if not xp.isdtype(X.dtype, "real floating"):
-            if not xp.isdtype(X.dtype, ("integral", "bool")):
-                raise TypeError(f"{what} must hold real numbers, got dtype {X.dtype}")
-            device = array_api_compat.device(X)
-            try:
-                float_dtype = xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
-            except (AttributeError, TypeError, KeyError):
-                float_dtype = xp.float64
-            X = xp.astype(X, float_dtype)
-        return xp, X
-
-    def _require_fitted(self, what: str) -> None:
-        if self.mean_ is None:
-            raise RuntimeError(f"StandardScaler is not fitted yet; call fit(X_train) before {what}")
-
-    def _stats(self, xp, X):
-        """``(mean, scale)`` on ``X``'s device in ``X``'s dtype, shape ``(d,)``."""
-        device = array_api_compat.device(X)
-        key = (id(xp), str(device), dtype_name(X.dtype))
-        if key not in self._cache:
-            np_dtype = np.dtype(dtype_name(X.dtype))
-            self._cache[key] = tuple(
-                xp.asarray(s.astype(np_dtype), device=device) for s in (self.mean_, self.scale_)
-            )
-        return self._cache[key]
-
-    def _checked(self, X, what: str):
-        self._require_fitted(what)
-        xp, X = self._float_input(X, "X")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but StandardScaler was fitted with "
-                f"{self.n_features_in_} features"
-            )
-        return xp, X
-
-    # -- API --------------------------------------------------------------------
-    def fit(self, X, y=None) -> StandardScaler:
-        """Learn the per-feature mean and standard deviation of ``X``, shape ``(n, d)``.
-
-        ``y`` is ignored (scikit-learn's signature). Reads the statistics back to the
-        host once. Returns the scaler.
-        """
-        xp, X = self._float_input(X, "X")
-        n, d = X.shape
-        if n == 0:
-            raise ValueError("fit() needs at least one sample, got X of shape (0, ...)")
-        mu = xp.mean(X, axis=0)
-        mu = mu + xp.mean(X - mu, axis=0)  # corrected two-pass mean: exact for constant features
-        D = X - mu
-        var = xp.mean(D * D, axis=0)
-        host = Backend.resolve(xp, array_api_compat.device(X)).to_numpy(xp.stack([mu, var]))
-        stats = np.asarray(host, dtype=np.float64)
-        mean, var = stats[0], stats[1]
-        std = np.sqrt(var)
-        eps = float(xp.finfo(X.dtype).eps)
-        constant = std <= 10.0 * eps * np.abs(mean)
-        self.n_features_in_, self.n_samples_seen_ = int(d), int(n)
-        self.var_ = var if self.with_std else None
-        self.mean_ = mean if self.with_mean else np.zeros(d)
-        self.scale_ = np.where(constant, 1.0, std) if self.with_std else np.ones(d)
-        self._cache = {}
-        return self
-
-    def transform(self, X):
-        """``(X - mean_) / scale_``: a new array in ``X``'s namespace, device and float dtype."""
-        xp, X = self._checked(X, "transform()")
-        mean, scale = self._stats(xp, X)
-        return (X - mean) / scale
-
-    def fit_transform(self, X, y=None):
-        """:meth:`fit` then :meth:`transform` on the same data."""
-        return self.fit(X).transform(X)
-
-    def inverse_transform(self, X):
-        """``X * scale_ + mean_``: back to the original units."""
-        xp, X = self._checked(X, "inverse_transform()")
-        mean, scale = self._stats(xp, X)
-        return X * scale + mean
-
-    def get_config(self) -> dict:
-        """The options and the fitted statistics as plain Python lists (JSON-ready);
-        :meth:`from_config` rebuilds the fitted scaler."""
-        def listed(a):
-            return None if a is None else [float(v) for v in a]
-
-        return {
-            "with_mean": self.with_mean,
-            "with_std": self.with_std,
-            "mean": listed(self.mean_),
-            "scale": listed(self.scale_),
-            "var": listed(self.var_),
-            "n_samples_seen": self.n_samples_seen_,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> StandardScaler:
-        """A scaler from :meth:`get_config`'s dict (fitted if the dict holds statistics)."""
-        scaler = cls(with_mean=config.get("with_mean", True), with_std=config.get("with_std", True))
-        if config.get("mean") is not None:
-            mean = np.asarray(config["mean"], dtype=np.float64)
-            scale = np.asarray(config["scale"], dtype=np.float64)
-            if mean.ndim != 1 or mean.shape != scale.shape:
-                raise ValueError(
-                    f"mean and scale must be lists of the same length, got {mean.shape} and {scale.shape}"
-                )
-            scaler.mean_, scaler.scale_ = mean, scale
-            var = config.get("var")
-            scaler.var_ = None if var is None else np.asarray(var, dtype=np.float64)
-            scaler.n_features_in_ = int(mean.shape[0])
-            scaler.n_samples_seen_ = config.get("n_samples_seen")
-        return scaler
-
-    def __repr__(self) -> str:
-        return f"StandardScaler(with_mean={self.with_mean}, with_std={self.with_std})"
-
-
-#: Alias of :class:`StandardScaler`.
-Standardizer = StandardScaler
-
