@@ -113,6 +113,26 @@ class Metric(ABC):
         xp = array_api_compat.array_namespace(self._total)
         return float(_ratio(xp, self._total, self._weight + float(self._count)))
 
+    def _sum_shapes(self) -> dict:
+        """The attributes holding the running sums (arrays; None before an update) and their shapes."""
+        return {"_total": (), "_weight": ()}
+
+    def sums(self, like) -> tuple[list, list[int]]:
+        """``(arrays, ints)``: the running sums behind :meth:`result`, arrays on ``like``'s device and
+        dtype (zeros before any update). Added up over metrics that saw different samples and given
+        to :meth:`set_sums`, they make the metric of all those samples (``fit`` on several ranks)."""
+        xp, device, keys = array_api_compat.array_namespace(like), array_api_compat.device(like), \
+            self._sum_shapes()
+        arrays = [xp.zeros(shape, dtype=like.dtype, device=device) if getattr(self, key) is None
+                  else getattr(self, key) for key, shape in keys.items()]
+        return arrays, [getattr(self, "_count", 0), *(int(getattr(self, k) is not None) for k in keys)]
+
+    def set_sums(self, arrays: list, ints: list[int]) -> None:
+        """Take sums in the layout of :meth:`sums`."""
+        self._count = ints[0]
+        for key, array, seen in zip(self._sum_shapes(), arrays, ints[1:]):
+            setattr(self, key, array if seen else None)
+
     def get_config(self) -> dict:
         return {"name": self.name}
 
@@ -238,6 +258,9 @@ class ConfusionMetric(Metric):
     def reset(self) -> None:
         self._counts = None  # (2, T): TP_t and FP_t
         self._totals = None  # (2,): total positive and negative weight
+
+    def _sum_shapes(self) -> dict:
+        return {"_counts": (2, len(self._thresholds)), "_totals": (2,)}
 
     def _thresholds_on(self, xp, P):
         device = array_api_compat.device(P)
