@@ -20,7 +20,8 @@ from conftest import Case
 import flexnet as fx
 from flexnet.distributed import communicator as communicator_module
 from flexnet.training.data_adapter import ArrayData, Shard
-from flexnet.training.data_parallel import LOCAL, DataParallel, DataParallelError, _Buffers
+from flexnet.distributed import DataParallelError
+from flexnet.training.data_parallel import LOCAL, DataParallel, _Buffers
 from flexnet.transfer import to_device_like, to_numpy, writable
 
 _REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}

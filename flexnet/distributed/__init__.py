@@ -16,7 +16,14 @@ over the ranks at every step; a model compiled with one trains data-parallel
 imported only when the script was started by an MPI launcher.
 """
 
-from flexnet.distributed.communicator import Communicator, LocalCommunicator, initialize, launched_by_mpi
+from flexnet.distributed.communicator import (
+    Communicator,
+    DataParallelError,
+    LocalCommunicator,
+    initialize,
+    launched_by_mpi,
+)
 from flexnet.distributed.optimizer import DistributedOptimizer
 
-__all__ = ["Communicator", "DistributedOptimizer", "LocalCommunicator", "initialize", "launched_by_mpi"]
+__all__ = ["Communicator", "DataParallelError", "DistributedOptimizer", "LocalCommunicator", "initialize",
+           "launched_by_mpi"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["Communicator", "LocalCommunicator", "OPS", "initialize", "launched_by_mpi"]
+__all__ = ["Communicator", "DataParallelError", "LocalCommunicator", "OPS", "initialize", "launched_by_mpi"]
 
 #: The reductions :meth:`Communicator.allreduce` takes.
 OPS = ("sum", "max", "min")
@@ -21,6 +21,11 @@ OPS = ("sum", "max", "min")
 #: Variables that MPI launchers set in every process they start: MPICH and Intel MPI
 #: (``PMI_*``), Open MPI, PMIx, MVAPICH.
 _LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
+
+
+class DataParallelError(ValueError):
+    """The ranks of a data-parallel call disagree (their model, settings or data). Raised on
+    every rank at once, so no rank is left waiting for another."""
 
 
 def _check_op(op: str) -> str:

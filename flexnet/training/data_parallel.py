@@ -27,17 +27,12 @@ import math
 import sys
 import traceback
 
-from flexnet.distributed import DistributedOptimizer
+from flexnet.distributed import DataParallelError, DistributedOptimizer
 from flexnet.metrics import Metric
 from flexnet.training.data_adapter import Shard
 from flexnet.transfer import to_numpy
 
-__all__ = ["DataParallel", "DataParallelError", "Local", "distribution_for"]
-
-
-class DataParallelError(ValueError):
-    """The ranks of a data-parallel call disagree (model, settings or data); raised on every
-    rank at once, so no rank is left waiting."""
+__all__ = ["LOCAL", "DataParallel", "Local", "distribution_for"]
 
 
 class Local:
@@ -181,7 +176,7 @@ class DataParallel(Local):
             _check_metric(metric)
         mine = _plain({
             "model": {"class": type(model).__name__, "backend": model.backend.name, "dtype": model.dtype,
-                      "weights": [list(w.shape) for layer in step.layers for w in layer.weights]},
+                      "weight_shapes": [list(w.shape) for layer in step.layers for w in layer.weights]},
             "optimizer": {"class": type(optimizer).__name__, "config": optimizer.get_config()},
             "loss": [{"loss": h.loss, "weight": h.weight} for h in loss.heads],
             "metrics": metrics.names(),
