@@ -61,7 +61,8 @@ def main() -> None:
 
     if comm.size > 1 and comm.rank == 0:  # the same steps, taken by one process at the global batch size
         alone = build_model(fx.optimizers.Adam(1e-3))
-        alone.fit(x_train, y_train, batch_size=BATCH * comm.size, epochs=epochs, validation_split=0.2, verbose=0)
+        alone.fit(x_train, y_train, batch_size=BATCH * comm.size, epochs=epochs, validation_split=0.2,
+                  verbose=0)
         gap = max(float(np.max(np.abs(a - b))) for a, b in zip(model.get_weights(), alone.get_weights()))
         print(f"largest weight difference to one process at batch {BATCH * comm.size}: {gap:.2g}")
 

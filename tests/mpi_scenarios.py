@@ -48,7 +48,8 @@ def equivalence(fx, comm, out: pathlib.Path) -> None:
     X, y = _data()
     arrays, logs = {}, {}
     for k, (backend, device, dtype) in enumerate(EQUIVALENCE_CASES):
-        model = _model(fx, backend, device, dtype, fx.distributed.DistributedOptimizer(fx.optimizers.Adam(0.02)))
+        optimizer = fx.distributed.DistributedOptimizer(fx.optimizers.Adam(0.02))
+        model = _model(fx, backend, device, dtype, optimizer)
         history = model.fit(X, y, batch_size=3, epochs=4, verbose=0, validation_split=0.25)
         logs[k] = history.history
         arrays.update({f"{k}_w{j}": w for j, w in enumerate(_arrays(model))})
@@ -82,7 +83,8 @@ def fail(fx, comm, out: pathlib.Path) -> None:
             raise RuntimeError("rank 1 cannot go on")
 
     model = _model(fx, optimizer=fx.distributed.DistributedOptimizer(fx.optimizers.Adam(0.02)))
-    model.fit(X, y, batch_size=4, epochs=5, verbose=0, callbacks=[fx.callbacks.LambdaCallback(on_epoch_end=boom)])
+    model.fit(X, y, batch_size=4, epochs=5, verbose=0,
+              callbacks=[fx.callbacks.LambdaCallback(on_epoch_end=boom)])
 
 
 def hang(fx, comm, out: pathlib.Path) -> None:
@@ -94,7 +96,8 @@ def hang(fx, comm, out: pathlib.Path) -> None:
             time.sleep(120)
 
     model = _model(fx, optimizer=fx.distributed.DistributedOptimizer(fx.optimizers.Adam(0.02)))
-    model.fit(X, y, batch_size=4, epochs=3, verbose=0, callbacks=[fx.callbacks.LambdaCallback(on_epoch_begin=stall)])
+    model.fit(X, y, batch_size=4, epochs=3, verbose=0,
+              callbacks=[fx.callbacks.LambdaCallback(on_epoch_begin=stall)])
 
 
 def mismatch(fx, comm, out: pathlib.Path) -> None:

@@ -18,9 +18,9 @@ import pytest
 from conftest import Case
 
 import flexnet as fx
+from flexnet.distributed import DataParallelError
 from flexnet.distributed import communicator as communicator_module
 from flexnet.training.data_adapter import ArrayData, Shard
-from flexnet.distributed import DataParallelError
 from flexnet.training.data_parallel import LOCAL, DataParallel, _Buffers
 from flexnet.transfer import to_device_like, to_numpy, writable
 
@@ -114,13 +114,15 @@ def _data(n: int = 31, features: int = 3, classes: int = 3, seed: int = 0):
     return X, y
 
 
-def _model(case, seed: int, optimizer, *, metrics=("accuracy", "auc"), batchnorm: bool = False):
+def _model(case, seed: int, optimizer, *, metrics=("accuracy", "auc"), batchnorm: bool = False,
+           jit_compile="auto"):
     with fx.utils.seeded(seed):
         layers = [fx.layers.Dense(6, input_dim=3, activation="tanh")]
         if batchnorm:
             layers.append(fx.layers.BatchNormalization())
         model = case.model([*layers, fx.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=list(metrics))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=list(metrics),
+                  jit_compile=jit_compile)
     return model
 
 
@@ -188,6 +190,23 @@ def test_distributed_optimizer_keeps_class_config_and_state():
     assert isinstance(by_name, fx.optimizers.SGD) and by_name.communicator.size == 1
     loaded = pickle.loads(pickle.dumps(opt))
     assert isinstance(loaded, fx.distributed.DistributedOptimizer) and loaded.get_config() == opt.get_config()
+    class Momentum(fx.optimizers.Optimizer):  # a user's rule, constructor and all
+        def __init__(self, learning_rate=0.01, beta=0.9, **kwargs):
+            super().__init__(learning_rate, **kwargs)
+            self.beta = beta
+
+        def init(self, param):
+            return {"v": param * 0.0}
+
+        def update(self, grad, state, param):
+            v = self.beta * state["v"] + grad
+            return -self.learning_rate * v, {"v": v}
+
+    mine = fx.distributed.DistributedOptimizer(Momentum(0.05, beta=0.8))
+    spec = fx.registry.serialize(mine)
+    assert spec["class_name"] == "Momentum" and spec["config"]["beta"] == 0.8
+    rebuilt = type(mine).from_config(spec["config"])
+    assert isinstance(rebuilt, fx.distributed.DistributedOptimizer) and rebuilt.beta == 0.8
     with pytest.raises(TypeError, match="needs the optimizer to wrap"):
         fx.distributed.DistributedOptimizer()
     with pytest.raises(TypeError, match="communicator must be a flexnet.distributed.Communicator"):
@@ -298,9 +317,9 @@ def _fit_ranks(case, size, *, epochs=3, batch_size=3, shard=True, seed=5, split=
     return results
 
 
-def _reference(case, size, *, epochs=3, batch_size=3, seed=5, split=0.25, **fit):
+def _reference(case, size, *, epochs=3, batch_size=3, seed=5, split=0.25, jit_compile="auto", **fit):
     X, y = _data()
-    model = _model(case, seed, _adam())
+    model = _model(case, seed, _adam(), jit_compile=jit_compile)
     history = model.fit(X, y, batch_size=size * batch_size, epochs=epochs, verbose=0, validation_split=split,
                         **fit)
     return history.history, model.get_weights(), model.evaluate(X, y, return_dict=True), model.predict(X)
@@ -451,3 +470,12 @@ def test_an_exception_on_one_rank_ends_every_rank():
     results = _on_ranks(models, work)
     assert isinstance(results[1], RuntimeError) and models[1].optimizer.communicator.group.aborted[0] == 1
     assert isinstance(results[0], threading.BrokenBarrierError)
+
+
+def test_ranks_on_jax_train_as_one_process_at_twice_the_batch():
+    pytest.importorskip("jax")
+    case = Case("jax", None, "float64")
+    results = _fit_ranks(case, 2, epochs=1, split=0.0, batch_size=8)
+    expected = _reference(case, 2, epochs=1, split=0.0, batch_size=8, jit_compile=False)
+    for got in results:
+        _assert_same_run(case, got, expected)

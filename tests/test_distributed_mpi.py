@@ -39,7 +39,8 @@ def mpiexec(ranks: int, *command: str, timeout: float = 90.0) -> subprocess.Comp
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        pytest.fail(f"mpiexec -n {ranks} {' '.join(command)} ran past {timeout} s:\n{out[-2000:]}\n{err[-3000:]}")
+        pytest.fail(f"mpiexec -n {ranks} {' '.join(command)} ran past {timeout} s:\n"
+                    f"{out[-2000:]}\n{err[-3000:]}")
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
@@ -48,7 +49,8 @@ def scenario(ranks: int, name: str, out: pathlib.Path, timeout: float = 90.0):
 
 
 def _ok(result) -> None:
-    assert result.returncode == 0, f"exit status {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (f"exit status {result.returncode}:\n{result.stdout[-2000:]}\n"
+                                    f"{result.stderr[-4000:]}")
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
@@ -58,15 +60,17 @@ def test_ranks_at_batch_b_equal_one_process_at_ranks_times_b_and_each_other(tmp_
     _ok(scenario(ranks, "equivalence", tmp_path, timeout=150))
     arrays = [np.load(tmp_path / f"rank{r}.npz") for r in range(ranks)]
     logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(ranks)]
-    for k, (backend, device, dtype) in enumerate(EQUIVALENCE_CASES):
+    for k, (backend, _device, dtype) in enumerate(EQUIVALENCE_CASES):
         tol = 1e-12 if dtype == "float64" else 3e-6
         names = sorted(key for key in arrays[0] if key.startswith(f"{k}_w"))
         for name in names:  # the same weights on every rank, bit for bit
             for r in range(1, ranks):
                 np.testing.assert_array_equal(arrays[r][name], arrays[0][name], err_msg=f"{backend} {name}")
             reference = arrays[0][name.replace(f"{k}_", f"{k}_reference_")]
-            np.testing.assert_allclose(arrays[0][name], reference, rtol=tol, atol=tol, err_msg=f"{backend} {name}")
-        np.testing.assert_allclose(arrays[0][f"{k}_predict"], arrays[0][f"{k}_reference_predict"], rtol=tol, atol=tol)
+            np.testing.assert_allclose(arrays[0][name], reference, rtol=tol, atol=tol,
+                                       err_msg=f"{backend} {name}")
+        np.testing.assert_allclose(arrays[0][f"{k}_predict"], arrays[0][f"{k}_reference_predict"],
+                                   rtol=tol, atol=tol)
         for key, values in logs[0][str(k)].items():
             np.testing.assert_allclose(values, logs[0][f"{k}_reference"][key], rtol=tol, atol=tol,
                                        err_msg=f"{backend} {dtype} {key}")
@@ -108,7 +112,8 @@ def test_ranks_with_different_settings_stop_at_the_start_with_the_difference(tmp
     assert result.returncode != 0
     assert "DataParallelError: the ranks of a data-parallel fit must run the same model" in result.stderr
     assert "rank 1 differs from rank 0: model.weight_shapes: [[3, 6], [6], [6, 3], [3]] on rank 0, " \
-        "[[3, 5], [5], [5, 3], [3]] on rank 1; optimizer.config.learning_rate: 0.02 on rank 0, 0.05 on rank 1" \
+        "[[3, 5], [5], [5, 3], [3]] on rank 1; optimizer.config.learning_rate: 0.02 on rank 0, " \
+        "0.05 on rank 1" \
         in result.stderr
 
 

@@ -9,6 +9,8 @@ on the result, so clipping and weight decay see the combined gradient.
 
 from __future__ import annotations
 
+import inspect
+
 from flexnet import optimizers
 from flexnet.distributed.communicator import Communicator, initialize
 from flexnet.optimizers import Optimizer
@@ -19,11 +21,19 @@ _CLASSES: dict[type, type] = {}
 
 
 def _distributed_class(base: type) -> type:
-    """``base`` with the distributed step: a subclass that carries ``base``'s name and module,
-    so that its configuration, and a model file written with it, name ``base`` itself."""
+    """``base`` with the distributed step: a subclass that carries ``base``'s name, module and
+    constructor, so that its configuration, and a model file written with it, name ``base``."""
     cls = _CLASSES.get(base)
     if cls is None:
-        names = {"__module__": base.__module__, "__qualname__": base.__qualname__, "__doc__": base.__doc__}
+
+        def __init__(self, *args, **kwargs):
+            if "_communicator" in vars(self):  # made by DistributedOptimizer(optimizer): set up already
+                return
+            base.__init__(self, *args, **kwargs)  # rebuilt from base's configuration
+
+        __init__.__signature__ = inspect.signature(base.__init__)
+        names = {"__module__": base.__module__, "__qualname__": base.__qualname__, "__doc__": base.__doc__,
+                 "__init__": __init__}
         cls = _CLASSES[base] = type(base.__name__, (DistributedOptimizer, base), names)
     return cls
 
@@ -89,11 +99,8 @@ class DistributedOptimizer(Optimizer):
         self.share = None
         return self
 
-    def __init__(self, *args, **kwargs):
-        if (args and isinstance(args[0], (Optimizer, str))) or "optimizer" in kwargs:
-            return  # wrapping an optimizer: __new__ did the work
-        super().__init__(*args, **kwargs)  # rebuilt from the wrapped class's configuration
-        self._communicator, self.share = None, None
+    def __init__(self, optimizer, communicator: Communicator | None = None):
+        """Never runs: ``__new__`` makes the optimizer, of a class with its own ``__init__``."""
 
     @property
     def communicator(self) -> Communicator:
