@@ -49,6 +49,7 @@ SECTIONS = [
     ("Saving", "flexnet.saving", "fx.saving", None),
     ("Exporting to ONNX", "flexnet.export", "fx.export", None),
     ("scikit-learn estimators", "flexnet.sklearn", "flexnet.sklearn", None),
+    ("Training on several processes (MPI)", "flexnet.distributed", "fx.distributed", None),
     ("Registry", "flexnet.registry", "fx.registry", None),
 ]
 

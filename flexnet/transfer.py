@@ -15,7 +15,7 @@ import re
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_array", "as_host_array", "describe", "device_name", "import_dlpack", "is_array",
+__all__ = ["as_array", "as_host_array", "describe", "device_name", "host_view", "import_dlpack", "is_array",
            "is_device_array", "like", "namespace_of", "to_device", "to_device_like", "to_numpy", "writable"]
 
 
@@ -171,6 +171,19 @@ def to_numpy(x, copy: bool = True) -> np.ndarray:
         return np.array(x, copy=True) if copy else np.asarray(x)
     host = _TO_NUMPY[_library(x)](x)
     return np.array(host, copy=True) if copy else np.asarray(host)
+
+
+def host_view(x) -> np.ndarray | None:
+    """A NumPy array that *is* ``x``'s memory, so that writing into it writes into ``x``: ``x``
+    itself for NumPy, the tensor's memory for a PyTorch tensor on the CPU; None for arrays
+    elsewhere (a GPU), immutable (JAX) or not contiguous, and for other libraries."""
+    if isinstance(x, np.ndarray):
+        host = x
+    elif array_api_compat.is_torch_array(x) and x.device.type == "cpu" and not x.requires_grad:
+        host = x.numpy()
+    else:
+        return None
+    return host if host.flags.c_contiguous and host.flags.writeable else None
 
 
 def to_device(xp, device, host, dtype: str | None = None):

@@ -35,6 +35,8 @@ LAZY = {
     ("flexnet.utils", "flexnet.data"):
         "fx.utils.to_categorical (Keras's name) is flexnet.data's, and data draws its seeds "
         "from utils",
+    ("flexnet.distributed.communicator", "flexnet.distributed.mpi"):
+        "MPI is optional: mpi4py is imported only when the process was started by an MPI launcher",
     ("flexnet.models.model", "flexnet.io.onnx_export"):
         "Model.export (Keras's name for writing ONNX): the exporters sit above the models",
 }
@@ -142,6 +144,7 @@ LAYERING = [
                     "flexnet.regularizers", "flexnet.constraints", "flexnet.schedules"]),
     ("blocks", ["flexnet.layers", "flexnet.losses", "flexnet.metrics", "flexnet.optimizers",
                 "flexnet.data", "flexnet.callbacks", "flexnet.summary", "flexnet.gradcheck"]),
+    ("distributed", ["flexnet.distributed"]),
     ("training", ["flexnet.training"]),
     ("models", ["flexnet.models"]),
     ("io", ["flexnet.io", "flexnet.saving", "flexnet.export"]),

@@ -65,6 +65,12 @@ class Callback:
     #: progress bar). False (the default): every batch hook runs as its batch happens.
     batch_hooks_can_lag = False
 
+    #: Whether this callback acts outside the model (it prints, writes files): in a
+    #: data-parallel ``fit`` on several processes it then runs on rank 0 only
+    #: (ProgressBar, ModelCheckpoint, CSVLogger); others run on every rank, which all
+    #: see the same logs.
+    primary_only = False
+
     def set_model(self, model) -> None:
         self.model = model
 
@@ -91,13 +97,20 @@ def _overrides(callback: Callback, hook: str) -> bool:
 
 
 class CallbackList:
-    """Calls each hook on every callback in order; batch hooks only on those that define them."""
+    """Calls each hook on every callback in order; batch hooks only on those that define them.
 
-    def __init__(self, callbacks, model, params: dict):
+    ``primary=False`` (a data-parallel ``fit`` on a rank other than 0) leaves out the
+    callbacks marked :attr:`Callback.primary_only`.
+    """
+
+    def __init__(self, callbacks, model, params: dict, primary: bool = True):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+        if not primary:
+            self.callbacks = [cb for cb in self.callbacks if not cb.primary_only]
+        for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
         self._batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_begin")]

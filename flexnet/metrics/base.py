@@ -194,6 +194,40 @@ class Metric(ABC):
         xp = array_api_compat.array_namespace(self._total)
         return float(_ratio(xp, self._total, self._weight + float(self._count)))
 
+    # -- sums over several processes (a data-parallel fit) ----------------------------------
+    def _sum_shapes(self) -> dict:
+        """The attributes holding the running sums (device arrays; None before an update) and
+        their shapes, None where only an update tells it. A metric that overrides
+        :meth:`reset` with sums of its own overrides this too."""
+        return {"_total": (), "_weight": ()}
+
+    def sum_shapes(self) -> list:
+        """The shapes of the running sums: known after an update, else as :meth:`_sum_shapes`."""
+        return [shape if getattr(self, key) is None else tuple(getattr(self, key).shape)
+                for key, shape in self._sum_shapes().items()]
+
+    def sums(self, like, shapes: list | None = None) -> tuple[list, list[int]]:
+        """``(arrays, ints)``: the running sums behind :meth:`result`, arrays on ``like``'s
+        device and dtype (zeros of ``shapes`` where no update came yet; empty where the shape
+        is unknown too). Added up over metrics
+        that saw different samples and given to :meth:`set_sums`, they make the metric of all
+        those samples (``fit`` on several ranks)."""
+        xp, device = array_api_compat.array_namespace(like), array_api_compat.device(like)
+        keys = self._sum_shapes()
+        shapes = list(keys.values()) if shapes is None else shapes
+        arrays = [xp.zeros((0,) if shape is None else shape, dtype=like.dtype, device=device)
+                  if getattr(self, key) is None
+                  else getattr(self, key) for key, shape in zip(keys, shapes)]
+        return arrays, [getattr(self, "_count", 0), *(int(getattr(self, k) is not None) for k in keys)]
+
+    def set_sums(self, arrays: list, ints: list[int]) -> None:
+        """Take sums in the layout of :meth:`sums` (``ints`` added up: a sum is kept where
+        any part had one)."""
+        if hasattr(self, "_count"):
+            self._count = ints[0]
+        for key, array, seen in zip(self._sum_shapes(), arrays, ints[1:]):
+            setattr(self, key, array if seen else None)
+
     # -- Keras's API --------------------------------------------------------------------------
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         """Add a batch, as Keras's ``Metric.update_state``.

@@ -65,6 +65,9 @@ class ConfusionMetric(_Totals):
         self._counts = None  # (2, T): TP_t and FP_t
         self._totals = None  # (2,): total positive and negative weight
 
+    def _sum_shapes(self) -> dict:
+        return {"_counts": (2, len(self._thresholds)), "_totals": (2,)}
+
     def _thresholds_on(self, xp, P):
         device = array_api_compat.device(P)
         key = (xp, P.dtype, str(device))

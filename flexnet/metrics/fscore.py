@@ -67,6 +67,9 @@ class FBetaScore(_Totals):
     def reset(self) -> None:
         self._counts = None  # (4, C): TP, FP, FN and the weight of the positive targets
 
+    def _sum_shapes(self) -> dict:
+        return {"_counts": None}  # C: known after an update
+
     def _targets(self, xp, y, P):
         if P.ndim == 2 and y.ndim == 1 and xp.isdtype(y.dtype, "integral") and P.shape[1] > 1:
             classes = xp.arange(P.shape[1], dtype=y.dtype, device=array_api_compat.device(y))

@@ -116,6 +116,9 @@ class R2Score(_Totals):
     def reset(self) -> None:
         self._sums = None  # (5, k): Σw y, Σw y², Σw (y - P)², Σw, and samples with weight (row 4)
 
+    def _sum_shapes(self) -> dict:
+        return {"_sums": None}  # k: known after an update
+
     def update(self, xp, y, P, sample_weight=None) -> None:
         y, P = dense_targets(self, xp, y, P)
         if P.ndim != 2:

@@ -90,8 +90,9 @@ def _adagrad(opt: Adagrad, P, G, state, scratch) -> None:
 
 
 def numpy_kernel(optimizer):
-    """The in-place NumPy kernel of ``optimizer``'s rule, or None (run ``update``)."""
-    cls = type(optimizer)
+    """The in-place NumPy kernel of ``optimizer``'s rule, or None (run ``update``). A class that
+    only wraps the step of a built-in one (``DistributedOptimizer``'s) names it ``_rule_class``."""
+    cls = vars(type(optimizer)).get("_rule_class", type(optimizer))
     if cls is SGD:
         return _sgd
     if cls in (Adam, AdamW) and not optimizer.amsgrad:  # AdamW: the base class decays

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import array_api_compat
 import array_api_compat.numpy as host_xp
 import numpy as np
 
@@ -21,7 +22,7 @@ from flexnet import data
 from flexnet.backend import dtype_name
 from flexnet.transfer import as_array, is_array, is_device_array, like, namespace_of
 
-__all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
+__all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE", "Shard"]
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -56,6 +57,81 @@ class ArrayData:
         k, m = len(self.Xs), len(self.Ys)
         for batch in data.batches(*self.Xs, *self.Ys, self.W, batch_size=batch_size, order=order):
             yield list(batch[:k]), list(batch[k:k + m]), batch[-1]
+
+    def rows(self, start: int, stop: int) -> tuple[list, list, object]:
+        """``(Xs, Ys, W)`` of rows ``[start, stop)`` (views)."""
+        W = None if self.W is None else self.W[start:stop]
+        return [X[start:stop, ...] for X in self.Xs], [Y[start:stop, ...] for Y in self.Ys], W
+
+    def block(self, rank: int, size: int) -> ArrayData:
+        """Rank ``rank``'s contiguous block of rows when the rows are split into ``size``
+        blocks whose lengths differ by at most one (views; possibly empty)."""
+        return ArrayData(*self.rows(rank * self.n // size, (rank + 1) * self.n // size), self.template)
+
+    def take(self, index) -> tuple[list, list, object]:
+        """``(Xs, Ys, W)`` of the rows ``index`` (an integer array on the device)."""
+        xp = array_api_compat.array_namespace(index)
+        rows = [xp.take(A, index, axis=0) for A in (*self.Xs, *self.Ys)]
+        k = len(self.Xs)
+        return rows[:k], rows[k:], None if self.W is None else xp.take(self.W, index, axis=0)
+
+
+@dataclass
+class Shard:
+    """One rank's share of the training data of a data-parallel ``fit`` over ``size`` ranks.
+
+    With ``strided`` (``fit(shard=True)``: every rank holds all the data) rank ``r`` trains
+    on positions ``r, r + size, r + 2·size, ...`` of each epoch's order, so that at batch size
+    ``b`` step ``j`` of the ``size`` ranks together covers positions ``[j·size·b, (j+1)·size·b)``
+    of the order: the batch one process takes at batch size ``size·b``. Otherwise
+    (``shard=False``) each rank trains on the data it holds, in its own order. A rank whose
+    samples run out before the others' takes empty steps, so that every rank runs the
+    same number of steps.
+
+    Attributes:
+        data: the data this rank holds.
+        rank, size: this rank and the number of ranks.
+        counts: how many samples each rank trains on per epoch.
+        strided: whether ``data`` is the whole data set, shared out by position.
+    """
+
+    data: ArrayData
+    rank: int
+    size: int
+    counts: list
+    strided: bool
+
+    @property
+    def n(self) -> int:
+        """The samples of an epoch, all ranks together."""
+        return sum(self.counts)
+
+    def num_batches(self, batch_size: int) -> int:
+        """Steps per epoch (the same on every rank)."""
+        return max(data.num_batches(c, batch_size) for c in self.counts)
+
+    def steps(self, batch_size: int, order):
+        """Yield ``(Xs, Ys, W, share)`` for each step of an epoch: this rank's batch and its
+        fraction of the step's samples, all ranks together; ``(None, None, None, 0.0)`` for a
+        step where this rank has no sample left.
+
+        Args:
+            batch_size: samples per rank and step.
+            order: the epoch's order, an integer array on the device: of all the samples when
+                ``strided``, else of this rank's own samples (None: as stored).
+        """
+        mine = self.counts[self.rank]
+        if self.strided:
+            order = order[self.rank::self.size]
+        for j in range(self.num_batches(batch_size)):
+            start = j * batch_size
+            stop = min(start + batch_size, mine)
+            total = sum(max(0, min(batch_size, c - start)) for c in self.counts)
+            if stop <= start:
+                yield None, None, None, 0.0
+                continue
+            rows = self.data.rows(start, stop) if order is None else self.data.take(order[start:stop])
+            yield (*rows, (stop - start) / total)
 
 
 def _reshape_hint(shape: tuple, input_shape: tuple | None) -> str:

@@ -11,10 +11,13 @@ names and shapes, ``backend``/``dtype``/``rng``, ``_bind()`` and ``_lazy_build(X
 
 from __future__ import annotations
 
+import functools
+
 from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.data_parallel import LOCAL, distribution_for
 from flexnet.training.one_batch import OneBatch
 from flexnet.training.runner import runner_for, step_for
 
@@ -25,6 +28,26 @@ def _batch_size(batch_size) -> int:
     return data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
 
 
+def _guarded(*names: str):
+    """Class decorator: the methods ``names`` run in the trainer's distribution's guard, in which
+    an exception on one of several ranks ends them all (the others would wait for it)."""
+
+    def guard(method):
+        @functools.wraps(method)
+        def call(self, *args, **kwargs):
+            with self.distribution.guard(method.__name__):
+                return method(self, *args, **kwargs)
+
+        return call
+
+    def decorate(cls):
+        for name in names:
+            setattr(cls, name, guard(getattr(cls, name)))
+        return cls
+
+    return decorate
+
+
 def _results(logs: dict, return_dict: bool):
     """Keras's return values: the dict, or the loss alone, or ``[loss, *metrics]``."""
     if return_dict:
@@ -33,6 +56,7 @@ def _results(logs: dict, return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
+@_guarded("fit", "evaluate", "predict")
 class Trainer(OneBatch):
     """Compiles, trains, evaluates and runs one model.
 
@@ -46,6 +70,7 @@ class Trainer(OneBatch):
         self.spec: CompileSpec | None = None
         self._parts = None  # (CompiledLoss, CompiledMetrics, TrainStep), made when first needed
         self._runner = None  # runs the steps: generic, or the backend's compiled runner
+        self.distribution = LOCAL  # one process, or data-parallel over ranks (training.data_parallel)
 
     # -- compile --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
@@ -77,6 +102,7 @@ class Trainer(OneBatch):
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
         model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
         model._weighted_metric_spec = spec.weighted_metrics
+        self.distribution = distribution_for(spec.optimizer, model)
         if parts is not None:
             self.setup(parts)
 
@@ -109,10 +135,9 @@ class Trainer(OneBatch):
     # -- loops -------------------------------------------------------------------------------
     def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
         loss, metrics, _ = self.setup()
-        order = self.model.rng.permutation(train.n) if shuffle else None
         metrics.reset()
-        totals = self._runner.run_epoch(train, batch_size, order, cbs)
-        logs = {**loss.logs(totals, train.n), **metrics.logs()}
+        totals, n = self.distribution.run_epoch(self._runner, train, batch_size, shuffle, cbs)
+        logs = {**loss.logs(totals, n), **metrics.logs()}
         optimizer = self.spec.optimizer
         if callable(optimizer._learning_rate):  # a schedule: show the rate it reached
             logs["learning_rate"] = optimizer.learning_rate
@@ -128,7 +153,8 @@ class Trainer(OneBatch):
                                                    verbose):
             L, Ls = test(Xs, Ys, W)
             totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
-        return {**loss.logs(totals, batches.n, prefix), **metrics.logs(prefix)}
+        totals, n = self.distribution.combine(totals, batches.n, loss, metrics)
+        return {**loss.logs(totals, n, prefix), **metrics.logs(prefix)}
 
     def fit(
         self,
@@ -144,6 +170,7 @@ class Trainer(OneBatch):
         class_weight: dict | None = None,
         sample_weight=None,
         initial_epoch: int = 0,
+        shard: bool = True,
     ):
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
 
@@ -171,6 +198,7 @@ class Trainer(OneBatch):
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
                 ``Σ w_i ℓ_i / n`` (Keras's rule) and ``weighted_metrics`` are weighted means.
             initial_epoch: epoch to start from (to resume a run).
+            shard: with several ranks (docs/distributed.md), True when all pass the same data, else False.
 
         Returns:
             a :class:`~flexnet.callbacks.History` whose ``.history`` maps ``loss``, each
@@ -185,13 +213,16 @@ class Trainer(OneBatch):
         callbacks = callbacks_module.as_callback_list(callbacks)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
                                            validation_split, validation_data)
-        model = self.model
+        model, dist = self.model, self.distribution
+        train, val = dist.start_fit(self, train, val, shard, batch_size=batch_size, epochs=epochs,
+                                    shuffle=shuffle, initial_epoch=initial_epoch, class_weight=class_weight)
         history = callbacks_module.History()
         extra = [callbacks_module.ProgressBar(verbose)] if verbose else []
         params = {"epochs": epochs, "steps": train.num_batches(batch_size), "samples": train.n,
                   "verbose": verbose}
         # the progress bar after the user's callbacks, so it shows the keys they add
-        cbs = callbacks_module.CallbackList([*callbacks, *extra, history], model, params)
+        cbs = callbacks_module.CallbackList([*callbacks, *extra, history], model, params,
+                                            primary=dist.primary)
         model.stop_training = False
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -200,14 +231,14 @@ class Trainer(OneBatch):
             if val is not None:
                 logs.update(self._evaluate(val, batch_size, prefix="val_"))
             cbs.on_epoch_end(epoch, logs)
-            if model.stop_training:
+            if dist.stop(model.stop_training):
                 break
         cbs.on_train_end()
         model.history = history
         return history
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = 0,
-                 sample_weight=None, return_dict: bool = False):
+                 sample_weight=None, return_dict: bool = False, shard: bool = True):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
         Args:
@@ -217,6 +248,7 @@ class Trainer(OneBatch):
                 results only.
             sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
             return_dict: return ``{"loss": ..., "accuracy": ...}``.
+            shard: as for :meth:`fit`; on several ranks the results cover every rank's data.
 
         Returns:
             the loss as a float when there are no metrics (and one output), else
@@ -224,9 +256,9 @@ class Trainer(OneBatch):
         """
         self._require_compiled("evaluate()")
         batch_size = _batch_size(batch_size)
-        verbose = callbacks_module.check_verbose(verbose)
-        logs = self._evaluate(self.adapter.arrays(x, y, self._heads, sample_weight), batch_size,
-                              verbose=verbose)
+        verbose = self.distribution.verbose(callbacks_module.check_verbose(verbose))
+        data = self.adapter.arrays(x, y, self._heads, sample_weight)
+        logs = self._evaluate(self.distribution.data(data, shard, "evaluate"), batch_size, verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
         return _results(logs, return_dict)
@@ -247,7 +279,7 @@ class Trainer(OneBatch):
         loss, metrics, _ = self.setup()
         return loss.names() + list(metrics.names)
 
-    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0):
+    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0, shard: bool = True):
         """The network's outputs for ``x``, in inference mode.
 
         Args:
@@ -257,6 +289,7 @@ class Trainer(OneBatch):
             batch_size: samples per forward pass (default 32).
             verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
                 are silent.
+            shard: as for :meth:`fit`; with ``True`` every rank returns the outputs for all of ``x``.
 
         Returns:
             an array of the caller's kind, shape ``(n, *output_shape[1:])`` (a list of
@@ -265,14 +298,14 @@ class Trainer(OneBatch):
             library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
             array of that library, shared through DLPack.
         """
-        batch_size = _batch_size(batch_size)
-        verbose = callbacks_module.check_verbose(verbose)
+        batch_size, dist = _batch_size(batch_size), self.distribution
+        verbose = dist.verbose(callbacks_module.check_verbose(verbose))
         inputs = self.adapter.prediction(x)
-        forward = self._forward()
-        steps = inputs.num_batches(batch_size)
+        forward, local = self._forward(), dist.data(inputs, shard, "predict")
+        steps = local.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
-                   callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
-        return self.adapter.outputs(outputs, inputs.template)
+                   callbacks_module.progress(local.batches(batch_size), steps, "predict", verbose)]
+        return self.adapter.outputs(dist.gather(outputs, local, shard), inputs.template)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
