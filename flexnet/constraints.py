@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
+from flexnet.ops import clip
 from flexnet.registry import Kind
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "get", "serialize"]
@@ -66,7 +67,7 @@ class MaxNorm(Constraint):
 
     def project(self, xp, W):
         norms = _norms(xp, W, self.axis)
-        return W * (xp.clip(norms, 0.0, self.max_value) / (norms + _TINY))
+        return W * (clip(xp, norms, 0.0, self.max_value) / (norms + _TINY))
 
     def get_config(self) -> dict:
         return {"max_value": self.max_value, "axis": self.axis}
@@ -93,7 +94,7 @@ class MinMaxNorm(Constraint):
 
     def project(self, xp, W):
         norms = _norms(xp, W, self.axis)
-        target = self.rate * xp.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        target = self.rate * clip(xp, norms, self.min_value, self.max_value) + (1 - self.rate) * norms
         return W * (target / (norms + _TINY))
 
     def get_config(self) -> dict:
@@ -106,7 +107,7 @@ class NonNeg(Constraint):
     """``w ← max(w, 0)``: weights stay non-negative."""
 
     def project(self, xp, W):
-        return xp.clip(W, 0.0, None)
+        return clip(xp, W, 0.0, None)
 
 
 @CONSTRAINTS.register("unit_norm", "unitnorm")

@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 
 import array_api_compat
 
+from flexnet.ops import sign
 from flexnet.registry import Kind
 
 __all__ = ["L1", "L1L2", "L2", "Regularizer", "get", "l1", "l1_l2", "l2", "serialize"]
@@ -96,9 +97,9 @@ class L1L2(Regularizer):
 
     def gradient(self, xp, W):
         if self.l1 and self.l2:
-            return self.l1 * xp.sign(W) + (2.0 * self.l2) * W
+            return self.l1 * sign(xp, W) + (2.0 * self.l2) * W
         if self.l1:
-            return self.l1 * xp.sign(W)
+            return self.l1 * sign(xp, W)
         return (2.0 * self.l2) * W
 
     def get_config(self) -> dict:

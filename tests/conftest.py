@@ -203,7 +203,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture
 def host_reads(monkeypatch) -> list:
     """A list that gets one entry per conversion of an array-api-strict array to a Python
-    scalar (``float``, ``int``, ``bool``, ``index``): each is a device-to-host read."""
+    scalar (``float``, ``int``, ``bool``, ``index``) and per boolean-mask index or assignment:
+    each is a device-to-host read (CuPy reads the mask's count)."""
     xps = pytest.importorskip("array_api_strict")
     reads: list = []
     array_type = type(xps.asarray(0.0))
@@ -215,4 +216,13 @@ def host_reads(monkeypatch) -> list:
             return _original(self)
 
         monkeypatch.setattr(array_type, method, counted)
+    for method in ("__getitem__", "__setitem__"):  # a boolean mask: CuPy reads the device for it
+        original = getattr(array_type, method)
+
+        def masked(self, key, *value, _original=original):
+            if isinstance(key, array_type) and key.dtype == xps.bool:
+                reads.append(1)
+            return _original(self, key, *value)
+
+        monkeypatch.setattr(array_type, method, masked)
     return reads

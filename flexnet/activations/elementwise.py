@@ -4,7 +4,9 @@ tanh, hard tanh and softsign; the exponential. The rectifiers are in ``rectifier
 
 from __future__ import annotations
 
+from flexnet import ops
 from flexnet.activations.base import ACTIVATIONS, ActivationFunction
+from flexnet.ops import clip
 
 __all__ = ["Exponential", "HardSigmoid", "HardTanh", "Linear", "LogSigmoid", "Sigmoid", "Sign",
            "Softsign", "Step", "Tanh"]
@@ -55,7 +57,7 @@ class Sign(ActivationFunction):
     name = "sign"
 
     def forward(self, xp, Z):
-        return xp.sign(Z)
+        return ops.sign(xp, Z)
 
     def backward(self, xp, Z, Y, dY):
         return xp.zeros_like(dY)
@@ -99,7 +101,7 @@ class HardSigmoid(ActivationFunction):
     name = "hard_sigmoid"
 
     def forward(self, xp, Z):
-        return xp.clip(Z + 3.0, 0.0, 6.0) / 6.0
+        return clip(xp, Z + 3.0, 0.0, 6.0) / 6.0
 
     def backward(self, xp, Z, Y, dY):
         inside = xp.astype((Z > -3.0) & (Z < 3.0), dY.dtype)
@@ -147,7 +149,7 @@ class HardTanh(ActivationFunction):
     name = "hard_tanh"
 
     def forward(self, xp, Z):
-        return xp.clip(Z, -1.0, 1.0)
+        return clip(xp, Z, -1.0, 1.0)
 
     def backward(self, xp, Z, Y, dY):
         return dY * xp.astype((Z > -1.0) & (Z < 1.0), dY.dtype)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flexnet.activations.base import ACTIVATIONS, ActivationFunction
 from flexnet.activations.elementwise import sigmoid
+from flexnet.ops import clip
 
 __all__ = ["GELU"]
 
@@ -104,7 +105,7 @@ class GELU(ActivationFunction):
 
     def _tanh_parts(self, xp, Z):
         """``σ(2u)`` and ``2u'(z)``; ``z`` is clipped so ``z³`` cannot overflow (σ saturates)."""
-        C = xp.clip(Z, -100.0, 100.0)
+        C = clip(xp, Z, -100.0, 100.0)
         C2 = C * C
         S = sigmoid.forward(xp, (2.0 * _SQRT_2_OVER_PI) * (C + 0.044715 * C2 * C))
         return S, (2.0 * _SQRT_2_OVER_PI) * (1.0 + 3.0 * 0.044715 * C2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flexnet.activations.base import ACTIVATIONS, ActivationFunction, _number
 from flexnet.activations.elementwise import sigmoid
+from flexnet.ops import clip
 
 __all__ = ["CELU", "ELU", "SELU", "HardSiLU", "LeakyReLU", "Mish", "ReLU", "ReLU6", "SiLU",
            "SmoothReLU", "Softplus"]
@@ -64,7 +65,7 @@ class ReLU(ActivationFunction):
             return xp.maximum(Z, 0.0)  # a Python scalar operand (Array API 2024.12): no zeros array
         Y = Z * xp.astype(Z > self.threshold, Z.dtype)
         if self.max_value is not None:
-            Y = xp.clip(Y, 0.0, self.max_value)
+            Y = clip(xp, Y, 0.0, self.max_value)
         if self.negative_slope != 0.0:
             Y = Y - self.negative_slope * xp.maximum(self.threshold - Z, 0.0)
         return Y
@@ -96,7 +97,7 @@ class ReLU6(ActivationFunction):
     name = "relu6"
 
     def forward(self, xp, Z):
-        return xp.clip(Z, 0.0, 6.0)
+        return clip(xp, Z, 0.0, 6.0)
 
     def backward(self, xp, Z, Y, dY):
         return dY * xp.astype((Z > 0.0) & (Z < 6.0), dY.dtype)
@@ -298,11 +299,11 @@ class HardSiLU(ActivationFunction):
     name = "hard_silu"
 
     def forward(self, xp, Z):
-        return Z * (xp.clip(Z + 3.0, 0.0, 6.0) * (1.0 / 6.0))
+        return Z * (clip(xp, Z + 3.0, 0.0, 6.0) * (1.0 / 6.0))
 
     def backward(self, xp, Z, Y, dY):
         inside = xp.astype((Z > -3.0) & (Z < 3.0), dY.dtype)
-        return dY * (xp.clip(Z + 3.0, 0.0, 6.0) + Z * inside) * (1.0 / 6.0)
+        return dY * (clip(xp, Z + 3.0, 0.0, 6.0) + Z * inside) * (1.0 / 6.0)
 
 
 @ACTIVATIONS.register("mish")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from flexnet.initializers.base import INITIALIZERS, RandomInitializer, _number, compute_fans
+from flexnet.ops import sign
 
 __all__ = ["GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform",
            "Orthogonal", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling"]
@@ -263,7 +264,7 @@ class Orthogonal(RandomInitializer):
         if m < n:
             A = xp.matrix_transpose(A)  # drawn as torch draws it, so 2-D kernels match torch
         Q, R = xp.linalg.qr(A)
-        Q = Q * xp.sign(xp.linalg.diagonal(R))
+        Q = Q * sign(xp, xp.linalg.diagonal(R))
         if m < n:
             Q = xp.matrix_transpose(Q)
         return xp.reshape(Q * self.gain, shape)

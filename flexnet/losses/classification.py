@@ -7,6 +7,7 @@ from __future__ import annotations
 import array_api_compat
 
 from flexnet.losses.base import EPSILON, LOSSES, Loss, _mean_last
+from flexnet.ops import clip
 
 __all__ = ["CategoricalHinge", "Hinge", "KLDivergence", "SquaredHinge"]
 
@@ -111,9 +112,9 @@ class KLDivergence(Loss):
     name = "kl_divergence"
 
     def values(self, xp, y, P):
-        Y = xp.clip(y, EPSILON, 1.0)
-        return xp.sum(Y * (xp.log(Y) - xp.log(xp.clip(P, EPSILON, 1.0))), axis=-1)
+        Y = clip(xp, y, EPSILON, 1.0)
+        return xp.sum(Y * (xp.log(Y) - xp.log(clip(xp, P, EPSILON, 1.0))), axis=-1)
 
     def gradients(self, xp, y, P):
         inside = xp.astype((P >= EPSILON) & (P <= 1.0), P.dtype)
-        return -xp.clip(y, EPSILON, 1.0) / xp.clip(P, EPSILON, 1.0) * inside
+        return -clip(xp, y, EPSILON, 1.0) / clip(xp, P, EPSILON, 1.0) * inside

@@ -14,6 +14,7 @@ import array_api_compat
 from flexnet import activations
 from flexnet.backend import default_index_dtype
 from flexnet.losses.base import EPSILON, LOSSES, Loss, _mean_last
+from flexnet.ops import clip
 
 __all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy"]
 
@@ -41,7 +42,7 @@ def _smooth_categorical(y, s: float):
 
 
 def _clip(xp, P):
-    return xp.clip(P, EPSILON, 1.0 - EPSILON)
+    return clip(xp, P, EPSILON, 1.0 - EPSILON)
 
 
 def _inside(xp, P):

@@ -8,6 +8,7 @@ import math
 import numbers
 
 from flexnet.losses.base import EPSILON, LOSSES, Loss, _mean_last
+from flexnet.ops import clip, sign
 
 __all__ = ["CosineSimilarity", "Huber", "LogCosh", "MeanAbsoluteError", "MeanAbsolutePercentageError",
            "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson", "SumSquaredError"]
@@ -61,7 +62,7 @@ class MeanAbsoluteError(Loss):
         return _mean_last(xp, xp.abs(P - y))
 
     def gradients(self, xp, y, P):
-        return xp.sign(P - y) * (1.0 / P.shape[-1])
+        return sign(xp, P - y) * (1.0 / P.shape[-1])
 
 
 @LOSSES.register("huber", "huber_loss")
@@ -94,7 +95,7 @@ class Huber(Loss):
         return _mean_last(xp, H)
 
     def gradients(self, xp, y, P):
-        return xp.clip(P - y, -self.delta, self.delta) * (1.0 / P.shape[-1])
+        return clip(xp, P - y, -self.delta, self.delta) * (1.0 / P.shape[-1])
 
     def get_config(self):
         return {**super().get_config(), "delta": self.delta}
@@ -138,7 +139,7 @@ class MeanAbsolutePercentageError(Loss):
         return xp.sum(xp.abs(P - y) * self._scale(xp, y, P), axis=-1)
 
     def gradients(self, xp, y, P):
-        return xp.sign(P - y) * self._scale(xp, y, P)
+        return sign(xp, P - y) * self._scale(xp, y, P)
 
 
 @LOSSES.register("mean_squared_logarithmic_error", "msle")

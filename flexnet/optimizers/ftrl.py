@@ -6,6 +6,7 @@ import math
 
 import array_api_compat
 
+from flexnet.ops import clip
 from flexnet.optimizers.base import OPTIMIZERS, Optimizer, _check_rate, _is_real
 
 __all__ = ["Ftrl"]
@@ -77,7 +78,7 @@ class Ftrl(Optimizer):
         l2 = self.l2_regularization_strength + self.beta / (2.0 * alpha)
         quadratic = n_new_power * (1.0 / alpha) + 2.0 * l2
         xp = array_api_compat.array_namespace(z)
-        new_param = (xp.clip(z, -l1, l1) - z) / quadratic
+        new_param = (clip(xp, z, -l1, l1) - z) / quadratic
         return new_param - param, {"accumulator": n_new, "linear": z}
 
     def get_config(self):
