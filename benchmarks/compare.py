@@ -134,7 +134,8 @@ class Flexnet:
         self.sync()
 
     def predict(self, n):
-        self.model.predict(self.X[:n], batch_size=self.batch)
+        out = self.model.predict(self.X[:n], batch_size=self.batch)
+        getattr(out, "block_until_ready", lambda: None)()  # JAX answers asynchronously
         self.sync()
 
     def train_on_batch(self, n):
@@ -186,6 +187,63 @@ class Torch:
         with torch.no_grad():
             torch.cat([torch.softmax(self.net(self.X[i : min(i + b, n)]), dim=1) for i in range(0, n, b)])
         self.sync()
+
+
+class JaxLoop:
+    """The same network written by hand in JAX: a per-step ``jax.jit`` train step (forward,
+    ``log_softmax`` cross-entropy, ``jax.grad``, Adam as ``torch.optim.Adam``) with the
+    parameters and Adam's moments donated, the permutation drawn and the batch gathered on
+    the device; the usual JAX training loop, as a JAX user writes it."""
+
+    def __init__(self, sizes, x, y, batch, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+        import jax
+        import jax.numpy as jnp
+
+        self.jax, self.jnp, self.batch = jax, jnp, batch
+        self.params = [jnp.asarray(w) for w in initial_weights(sizes)]
+        self.m = [jnp.zeros_like(p) for p in self.params]
+        self.v = [jnp.zeros_like(p) for p in self.params]
+        self.X, self.Y = jnp.asarray(x), jnp.asarray(y)
+        self.key, self.t = jax.random.PRNGKey(0), 0
+
+        def forward(params, xb):
+            h = xb
+            for k in range(0, len(params) - 2, 2):
+                h = jax.nn.relu(h @ params[k] + params[k + 1])
+            return h @ params[-2] + params[-1]
+
+        def loss_fn(params, xb, yb):
+            logp = jax.nn.log_softmax(forward(params, xb))
+            return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+        def step(params, m, v, X, Y, index, t):
+            xb, yb = X[index], Y[index]
+            loss, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
+            c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+            m = [b1 * mi + (1.0 - b1) * g for mi, g in zip(m, grads)]
+            v = [b2 * vi + (1.0 - b2) * g * g for vi, g in zip(v, grads)]
+            params = [p - lr * (mi / c1) / (jnp.sqrt(vi / c2) + eps) for p, mi, vi in zip(params, m, v)]
+            return params, m, v, loss * xb.shape[0]
+
+        self.step = jax.jit(step, donate_argnums=(0, 1, 2))
+        self.infer = jax.jit(lambda params, xb: jax.nn.softmax(forward(params, xb)))
+
+    def train(self, n):
+        jax, jnp = self.jax, self.jnp
+        self.key, sub = jax.random.split(self.key)
+        perm = jax.random.permutation(sub, n)
+        total = jnp.zeros(())
+        for i in range(0, n, self.batch):
+            self.t += 1
+            self.params, self.m, self.v, loss = self.step(self.params, self.m, self.v, self.X, self.Y,
+                                                          perm[i : i + self.batch], float(self.t))
+            total = total + loss
+        float(total)
+
+    def predict(self, n):
+        b = self.batch
+        out = [self.infer(self.params, self.X[i : min(i + b, n)]) for i in range(0, n, b)]
+        self.jnp.concatenate(out).block_until_ready()
 
 
 class NumpyMLP:
@@ -306,6 +364,8 @@ CONTENDERS = {
     "torch-adam-fused": ("cpu", "torch", lambda *a: Torch("cpu", True, *a), "torch"),
     "torch-adam": ("cpu", "torch", lambda *a: Torch("cpu", False, *a), "torch"),
     "numpy-loop": ("cpu", "numpy", NumpyMLP, "numpy"),
+    "flexnet-jax": ("cpu", "jax", lambda *a: Flexnet("jax", None, *a), "numpy"),
+    "jax-jit-loop": ("cpu", "jax", JaxLoop, "numpy"),
     "sklearn": ("cpu", "sklearn", Sklearn, "numpy"),
     "flexnet-cupy": ("cuda:0", "cupy", lambda *a: Flexnet("cupy", 0, *a), "cupy"),
     "flexnet-torch-cuda": ("cuda:0", "torch-cuda", lambda *a: Flexnet("torch", "cuda:0", *a), "torch-cuda"),
@@ -456,7 +516,7 @@ def _probe() -> dict:
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "available": ["numpy"],
     }
-    for module in ("flexnet", "torch", "sklearn", "cupy", "array_api_compat"):
+    for module in ("flexnet", "torch", "sklearn", "cupy", "array_api_compat", "jax"):
         if importlib.util.find_spec(module) is None:
             continue
         try:

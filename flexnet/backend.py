@@ -56,6 +56,7 @@ def set_backend(backend: str | types.ModuleType | None = "numpy", device: Any = 
     Raises:
         ValueError: unknown backend name or device, naming the valid ones.
         ImportError: the backend's library is not installed.
+        RuntimeError: ``"cupy"`` on a machine without a CUDA GPU or driver.
 
     Existing models stay where they are; move one with ``model.to(...)``.
     """
@@ -118,18 +119,26 @@ def _numpy_device(xp, device):
 def _cupy_device(xp, device):
     import cupy
 
-    if device is None:
-        return cupy.cuda.Device()
     if isinstance(device, cupy.cuda.Device):
         return device
     if isinstance(device, str):
-        if device.isdigit():  # FLEXNET_BACKEND=cupy:1
-            return cupy.cuda.Device(int(device))
         kind, _, index = device.partition(":")
+        if device.isdigit():  # FLEXNET_BACKEND=cupy:1
+            kind, index = "cuda", device
         if kind not in ("cuda", "gpu") or not (index or "0").isdigit():
             raise ValueError(f"cupy devices are written 'cuda:N' or N, got {device!r}")
         device = int(index or 0)
-    return cupy.cuda.Device(int(device))
+    try:  # cupy.cuda.Device(n) checks nothing: ask the driver now, not at the first array
+        count = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as exc:
+        raise RuntimeError(
+            f"the cupy backend needs a CUDA GPU and its driver, and CUDA reports none here ({exc}); "
+            "use the numpy or torch backend on this machine") from None
+    index = cupy.cuda.runtime.getDevice() if device is None else int(device)
+    if not 0 <= index < count:
+        raise ValueError(f"cupy has no device cuda:{index} here; this machine has {count} GPU(s): "
+                         f"{[f'cuda:{i}' for i in range(count)]}")
+    return cupy.cuda.Device(index)
 
 
 def _torch_device(xp, device):
@@ -321,6 +330,11 @@ class Backend:
         if isinstance(x, np.ndarray) or not array_api_compat.is_array_api_obj(x):
             return False
         return array_api_compat.array_namespace(x) is self.xp
+
+    def activate(self):
+        """A context in which new arrays land on this backend's device: work for a model on
+        CuPy's GPU ``n`` runs in it (CuPy allocates on the current GPU); nothing elsewhere."""
+        return transfer.device_context(self.device)
 
     def from_numpy(self, x: np.ndarray, dtype: str | None = None):
         """Copy host data onto this backend's device (see :func:`flexnet.transfer.to_device`).

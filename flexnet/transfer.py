@@ -10,13 +10,15 @@ device without a copy, and :func:`like` gives results back in the caller's kind.
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_array", "as_host_array", "describe", "device_name", "host_view", "import_dlpack", "is_array",
-           "is_device_array", "like", "namespace_of", "to_device", "to_device_like", "to_numpy", "writable"]
+__all__ = ["as_array", "as_host_array", "describe", "device_context", "device_name", "host_view",
+           "import_dlpack", "is_array", "is_device_array", "like", "namespace_of", "to_device",
+           "to_device_like", "to_numpy", "writable"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -186,6 +188,15 @@ def host_view(x) -> np.ndarray | None:
     return host if host.flags.c_contiguous and host.flags.writeable else None
 
 
+def device_context(device):
+    """A context in which new arrays land on ``device``. CuPy allocates on the *current* GPU
+    (and array-api-compat's CuPy creation functions ignore ``device=``), so work for a model
+    on GPU ``n`` runs inside ``cupy.cuda.Device(n)``; for every other library, nothing."""
+    if type(device).__module__.startswith("cupy"):
+        return device  # cupy.cuda.Device is a context manager
+    return contextlib.nullcontext()
+
+
 def to_device(xp, device, host, dtype: str | None = None):
     """Host data as an array of namespace ``xp`` on ``device``, cast on the host first (so a
     device without float64 never receives it). On NumPy the result may share memory
@@ -195,7 +206,8 @@ def to_device(xp, device, host, dtype: str | None = None):
         return host
     if not host.flags.c_contiguous or any(step < 0 for step in host.strides):
         host = np.array(host, order="C")  # torch refuses negative strides (even on an axis of 1)
-    return xp.asarray(host, device=device)
+    with device_context(device):
+        return xp.asarray(host, device=device)
 
 
 def to_device_like(host, like):

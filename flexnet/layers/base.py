@@ -223,7 +223,8 @@ class Layer(ABC):
         if _DEFERRED.get():
             value = WeightSpec(shape, self.dtype)
         else:
-            value = initializers.get(initializer)(shape, self.dtype, self.rng)
+            with self.backend.activate():  # CuPy draws on the current GPU
+                value = initializers.get(initializer)(shape, self.dtype, self.rng)
         (self.params if trainable else self.buffers)[name] = value
         if regularizer is not None:
             self.regularizers[name] = regularizers.get(regularizer)

@@ -29,13 +29,15 @@ def _batch_size(batch_size) -> int:
 
 
 def _guarded(*names: str):
-    """Class decorator: the methods ``names`` run in the trainer's distribution's guard, in which
-    an exception on one of several ranks ends them all (the others would wait for it)."""
+    """Class decorator: the methods ``names`` run on the model's device (CuPy allocates on the
+    current GPU: :meth:`~flexnet.backend.Backend.activate`) and in the trainer's distribution's
+    guard, in which an exception on one of several ranks ends them all (the others would wait
+    for it)."""
 
     def guard(method):
         @functools.wraps(method)
         def call(self, *args, **kwargs):
-            with self.distribution.guard(method.__name__):
+            with self.model._bind().activate(), self.distribution.guard(method.__name__):
                 return method(self, *args, **kwargs)
 
         return call
@@ -56,7 +58,8 @@ def _results(logs: dict, return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
-@_guarded("fit", "evaluate", "predict")
+@_guarded("fit", "evaluate", "predict", "test_on_batch", "compute_gradients", "apply_gradients",
+          "train_on_batch", "__call__")
 class Trainer(OneBatch):
     """Compiles, trains, evaluates and runs one model.
 
