@@ -437,14 +437,19 @@ def _gemm(library: str, sizes, repeats: int) -> dict:
 
 
 def _run_config(name: str, cfg: dict, x, y) -> dict:
-    """Train (and infer) one configuration: a warm-up tenth of an epoch, then timed runs."""
+    """Train (and infer) one configuration: a warm-up tenth of an epoch (a whole epoch for
+    the compiled JAX contenders, which compile once per shape of step: their compile time is
+    reported apart, as ``compile_s``), then timed runs."""
     build = CONTENDERS[name][2]
     sizes, batch, n = cfg["sizes"], cfg["batch"], cfg["samples"]
     x, y = x[:n], y[:n]
     contender = build(sizes, x, y, batch)
-    warm = min(n, max(batch, n // 10))
-    contender.train(warm)
+    compiled = "jax" in name
+    warm = n if compiled else min(n, max(batch, n // 10))
+    warm_s = _timed(lambda: contender.train(warm))
     out = {"train": n / _timed(lambda: contender.train(n))}
+    if compiled:
+        out["compile_s"] = max(0.0, warm_s - n / out["train"])
     if cfg["infer"]:
         contender.predict(warm)
         out["infer"] = n / _timed(lambda: contender.predict(n))
