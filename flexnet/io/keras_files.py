@@ -20,12 +20,11 @@ import datetime
 import io
 import json
 import os
-import re
 import zipfile
 
 from flexnet.io import keras_config as kc
 from flexnet.io.archive import atomic_write
-from flexnet.layers.base import LAYERS
+from flexnet.layers.base import LAYERS, snake_case
 from flexnet.layers.input_layer import InputLayer
 from flexnet.models import Model
 from flexnet.models.config import build_layer, check_layer_spec
@@ -51,13 +50,6 @@ def _h5py():
 
 def _fail(where: str, message: str):
     raise ValueError(f"{where}: {message}")
-
-
-def _snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case`` (``PReLU`` -> ``p_re_lu``), which names the weight groups."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 # ---------------------------------------------------------------------------
@@ -147,7 +139,7 @@ def _weight_groups(spec: dict, where: str, prefix: str = "", names: tuple = ()):
     yield names, f"{prefix}vars", True
     used: dict[str, int] = {}
     for entry in layers:
-        base = _snake_case(entry["class_name"])
+        base = snake_case(entry["class_name"])
         used[base] = used.get(base, -1) + 1
         path = f"{prefix}layers/{base}" + (f"_{used[base]}" if used[base] else "")
         name = entry["config"]["name"] if entry["class_name"] in _MODELS else entry.get(
