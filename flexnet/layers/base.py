@@ -26,7 +26,8 @@ from flexnet.layers.node import is_symbolic
 from flexnet.registry import Kind
 from flexnet.transfer import as_host_array, writable
 
-__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_axes", "normalize_shape", "snake_case"]
+__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_axes", "normalize_shape",
+           "snake_case"]
 
 
 class Cache(SimpleNamespace):
