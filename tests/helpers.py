@@ -30,7 +30,8 @@ def breast_cancer_split(random_state: int):
 
 def randomize_weights(model, seed: int = 0, scale: float = 0.7) -> None:
     """Random weights for every layer of a built flexnet model (moving variances positive), so
-    that no layer is the identity it starts as: for comparing a model with another runtime."""
+    that no layer is the identity it starts as: for comparing a model with another runtime.
+    Variances (BatchNormalization's moving ones, Normalization's) stay positive."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -38,7 +39,7 @@ def randomize_weights(model, seed: int = 0, scale: float = 0.7) -> None:
     for layer in model._flat_layers():
         for key, w in [*layer.params.items(), *layer.buffers.items()]:
             value = rng.normal(scale=scale, size=tuple(w.shape))
-            weights.append(np.abs(value) + 0.3 if key == "moving_variance" else value)
+            weights.append(np.abs(value) + 0.3 if key in ("moving_variance", "variance") else value)
     model.set_weights(weights)
 
 

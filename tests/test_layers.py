@@ -45,6 +45,30 @@ def _dense_with_known_weights(case, activation, use_bias=True, seed=0):
     return layer, X, W, (b if use_bias else None)
 
 
+# -- Default names ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer, name", [
+    (fx.layers.Dense(2), "dense"), (fx.layers.ReLU(), "re_lu"), (fx.layers.LeakyReLU(), "leaky_re_lu"),
+    (fx.layers.PReLU(), "p_re_lu"), (fx.layers.BatchNormalization(), "batch_normalization"),
+    (fx.layers.GaussianNoise(0.1), "gaussian_noise"), (fx.layers.Softmax(), "softmax"),
+])
+def test_default_names_are_keras_snake_case(layer, name):
+    assert layer.default_name == name
+    model = fx.Sequential([fx.layers.Activation("linear", input_shape=(3,)), layer])
+    assert model.layers[1].name == name
+
+
+@pytest.mark.parametrize("class_name, snake", [
+    ("ReLU", "re_lu"), ("PReLU", "p_re_lu"), ("LeakyReLU", "leaky_re_lu"), ("Conv2D", "conv2d"),
+    ("HTTPHandler", "http_handler"), ("MyDense", "my_dense"), ("A", "a"), ("Dense_1", "dense_1"),
+])
+def test_snake_case_is_keras_to_snake_case(class_name, snake):
+    from flexnet.layers.base import snake_case
+
+    assert snake_case(class_name) == snake
+
+
 # -- Dense: shapes and building --------------------------------------------------------
 
 

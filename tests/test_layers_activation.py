@@ -194,12 +194,14 @@ def test_relu_matches_torch_with_ties_at_the_kinks(case, kwargs, torch_fn):
     (lambda: LeakyReLU(negative_slope=0.01), lambda x: torch.nn.functional.leaky_relu(x, 0.01)),
     (lambda: Softmax(), lambda x: torch.softmax(x, dim=-1)),
     (lambda: Softmax(axis=1), lambda x: torch.softmax(x, dim=1)),
+    (lambda: Softmax(axis=(1, 2)), lambda x: torch.softmax(x.reshape(2, 8), dim=1).reshape(2, 2, 4)),
     (lambda: PReLU(alpha_initializer=fx.initializers.Constant(0.25)),
      lambda x: torch.nn.functional.prelu(x, torch.tensor([0.25], dtype=x.dtype))),
     (lambda: fx.layers.Activation("relu"), torch.relu),
     (lambda: fx.layers.Activation("elu"), torch.nn.functional.elu),
     (lambda: fx.layers.Activation("hard_sigmoid"), torch.nn.functional.hardsigmoid),
-], ids=["leaky", "leaky_0.01", "softmax", "softmax_axis1", "prelu", "relu_fn", "elu_fn", "hard_sigmoid_fn"])
+], ids=["leaky", "leaky_0.01", "softmax", "softmax_axis1", "softmax_axes12", "prelu", "relu_fn", "elu_fn",
+        "hard_sigmoid_fn"])
 def test_activation_layers_match_torch_at_ties(case, layer, torch_fn):
     X = np.array([[[-3.0, -1.0, 0.0, 0.0], [0.5, 3.0, -0.25, 2.0]],
                   [[0.0, 1.0, -3.0, 3.0], [1e-3, 0.0, 4.0, -4.0]]])
@@ -216,7 +218,8 @@ def test_activation_layers_match_torch_at_ties(case, layer, torch_fn):
         case.assert_close(dX, x.grad.numpy())
 
 
-@pytest.mark.parametrize("layer", [lambda: LeakyReLU(0.2), lambda: Softmax(), lambda: Softmax(axis=1)])
+@pytest.mark.parametrize("layer", [lambda: LeakyReLU(0.2), lambda: Softmax(), lambda: Softmax(axis=1),
+                                   lambda: Softmax(axis=[-1, 1])])
 def test_leaky_relu_and_softmax_gradients_match_central_differences(case64, layer):
     built = _built(case64, layer(), (3, 4))
     assert check_layer_gradients(built, case64.asarray(_inputs((5, 3, 4), 10)))["input"] < 1e-7
@@ -233,7 +236,8 @@ def test_a_softmax_layer_last_is_fused_with_cross_entropy(case):
 
 
 @pytest.mark.parametrize("layer", [ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5, name="r"),
-                                   LeakyReLU(0.2, input_shape=(3,)), Softmax(axis=1, trainable=False)],
+                                   LeakyReLU(0.2, input_shape=(3,)), Softmax(axis=1, trainable=False),
+                                   Softmax(axis=(1, 2))],
                          ids=lambda layer: type(layer).__name__)
 def test_activation_layer_configs_round_trip(layer):
     config = json.loads(json.dumps(layer.get_config()))
@@ -273,3 +277,5 @@ def test_leaky_relu_takes_keras_2_alpha_and_softmax_checks_its_axis():
     with pytest.raises(ValueError, match=r"Softmax 'softmax': axis 2 is out of range for inputs of shape "
                                          r"\(None, 4\)"):
         fx.Sequential([Softmax(axis=2, input_shape=(4,))])
+    with pytest.raises(ValueError, match=r"Softmax 'softmax': axis \(1, 3\) is out of range"):
+        fx.Sequential([Softmax(axis=(1, 3), input_shape=(2, 4))])

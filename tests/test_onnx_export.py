@@ -63,7 +63,7 @@ CONFIGURED = [acts.LeakyReLU(0.05), acts.ELU(0.4), acts.SmoothReLU(0.1), acts.GE
 
 
 def test_the_activation_table_is_covered():
-    from flexnet.io.onnx_export import ACTIVATIONS as EXPORTED
+    from flexnet.io.onnx_activations import ACTIVATIONS as EXPORTED
 
     assert {cls.name for cls in EXPORTED} | {"linear"} == set(ACTIVATIONS)
 
@@ -146,6 +146,95 @@ def test_every_layer_exports(name):
         assert ops.count("BatchNormalization") == 2  # the first reads the input, the second a ReLU
 
 
+def _parity(*layers, input_shape, dtype):
+    model = fx.Sequential(list(layers), dtype=dtype)
+    model.build((None, *input_shape))
+    return model
+
+
+def _adapted(axis=-1, **kwargs):
+    layer = fx.layers.Normalization(axis=axis, **kwargs)
+    layer.adapt(_x(40, 3, 4, seed=5) * 3.0 + 1.0)
+    return layer
+
+
+#: The layers of the Keras-parity work (ReLU, LeakyReLU, Softmax, Reshape, GaussianNoise,
+#: Normalization), each in the forms that export differently: (dtype) -> a built model.
+PARITY_MODELS = {
+    "relu": lambda d: _parity(Dense(5), fx.layers.ReLU(), input_shape=(4,), dtype=d),
+    "relu_max_value": lambda d: _parity(Dense(5), fx.layers.ReLU(max_value=1.0), input_shape=(4,), dtype=d),
+    "relu_threshold": lambda d: _parity(Dense(5), fx.layers.ReLU(threshold=0.5), input_shape=(4,), dtype=d),
+    "relu_negative_slope": lambda d: _parity(Dense(5), fx.layers.ReLU(negative_slope=0.2), input_shape=(4,),
+                                             dtype=d),
+    "relu_all_three": lambda d: _parity(
+        Dense(5), fx.layers.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.3), input_shape=(4,),
+        dtype=d),
+    "relu_max_value_below_threshold": lambda d: _parity(
+        Dense(5), fx.layers.ReLU(max_value=0.2, negative_slope=0.05, threshold=0.5), input_shape=(4,),
+        dtype=d),
+    "relu_max_value_and_threshold": lambda d: _parity(
+        Dense(5), fx.layers.ReLU(max_value=2.0, threshold=1.0), input_shape=(4,), dtype=d),
+    "leaky_relu": lambda d: _parity(Dense(5), fx.layers.LeakyReLU(0.2), input_shape=(4,), dtype=d),
+    "softmax": lambda d: _parity(Dense(5), fx.layers.Softmax(), input_shape=(4,), dtype=d),
+    "softmax_axis_1_of_3d": lambda d: _parity(fx.layers.Softmax(axis=1), fx.layers.Flatten(),
+                                              input_shape=(3, 4), dtype=d),
+    "softmax_axes_1_2": lambda d: _parity(fx.layers.Softmax(axis=(1, 2)), input_shape=(3, 4), dtype=d),
+    "softmax_axes_0_2": lambda d: _parity(fx.layers.Softmax(axis=(0, -1)), input_shape=(3, 4), dtype=d),
+    "reshape": lambda d: _parity(Dense(6), fx.layers.Reshape((-1, 2)), fx.layers.Softmax(axis=1),
+                                 fx.layers.Flatten(), Dense(2), input_shape=(4,), dtype=d),
+    "reshape_3d": lambda d: _parity(fx.layers.Reshape((2, 6)), input_shape=(3, 4), dtype=d),
+    "gaussian_noise": lambda d: _parity(Dense(5), fx.layers.GaussianNoise(0.5), Dense(2), input_shape=(4,),
+                                        dtype=d),
+    "normalization_adapted": lambda d: _parity(_adapted(), fx.layers.Flatten(), input_shape=(3, 4), dtype=d),
+    "normalization_adapted_axes_1_2": lambda d: _parity(_adapted(axis=(1, 2)), input_shape=(3, 4), dtype=d),
+    "normalization_one_statistic": lambda d: _parity(_adapted(axis=None), input_shape=(3, 4), dtype=d),
+    "normalization_given": lambda d: _parity(
+        Dense(3), fx.layers.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 0.25, 1.0]), input_shape=(4,),
+        dtype=d),
+    "normalization_given_zero_variance": lambda d: _parity(  # max(sqrt(0), ε): Keras's epsilon
+        fx.layers.Normalization(mean=[0.5, -1.0, 2.0], variance=[4.0, 0.0, 1e-16]), input_shape=(3,),
+        dtype=d),
+    "normalization_invert": lambda d: _parity(
+        Dense(3), fx.layers.Normalization(mean=2.0, variance=9.0, invert=True), input_shape=(4,), dtype=d),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(PARITY_MODELS))
+def test_the_keras_parity_layers_export(name, dtype):
+    model = PARITY_MODELS[name](dtype)
+    if not name.startswith("normalization_adapted"):  # (the adapted statistics are kept)
+        randomize_weights(model)
+    x = _x(20, *model.input_shape[1:]).astype(dtype)
+    # (a Normalization dividing by ε = 1e-7 gives values ~1e7: the tolerance is relative too)
+    proto = assert_runs_like_predict(model, x, atol=1e-5 if dtype == "float32" else 1e-12)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.helper.np_dtype_to_tensor_dtype(
+        np.dtype(dtype))
+    ops = [n.op_type for n in proto.graph.node]
+    # LeakyRelu's slope is a float32 attribute: a float64 graph takes PRelu with a float64 slope
+    expected = {"relu": "Relu", "leaky_relu": "LeakyRelu" if dtype == "float32" else "PRelu",
+                "softmax": "Softmax", "reshape_3d": "Reshape"}
+    if name in expected:
+        assert expected[name] in ops
+    if name == "gaussian_noise":
+        assert ops == ["Gemm", "Gemm", "Identity"]  # no noise at inference
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18])
+def test_softmax_over_several_axes_exports_at_every_opset(opset):
+    model = PARITY_MODELS["softmax_axes_1_2"]("float32")
+    proto = assert_runs_like_predict(model, _x(7, 3, 4), opset=opset)
+    np.testing.assert_allclose(_run(proto, {model.input_names[0]: _x(2, 3, 4)})[0].sum(axis=(1, 2)), 1.0,
+                               rtol=1e-6)
+
+
+def test_a_reshape_keeps_a_free_batch_axis():
+    model = PARITY_MODELS["reshape_3d"]("float32")
+    proto = fx.export.to_onnx(model)
+    for n in (1, 5):
+        assert _run(proto, {model.input_names[0]: _x(n, 3, 4)})[0].shape == (n, 2, 6)
+
+
 def _merged(merge, k: int = 2):
     inputs = [fx.layers.Input((4,), name=f"in_{i}") for i in range(k)]
     branches = [Dense(4, activation="tanh")(t) for t in inputs]
@@ -205,6 +294,20 @@ def test_models_of_every_backend_export(case):
     np.testing.assert_allclose(P, case.to_numpy(model.predict(case.asarray(x))), atol=1e-5)
 
 
+def test_the_keras_parity_layers_export_from_every_backend(case):
+    norm = fx.layers.Normalization()
+    norm.adapt(_x(30, 6, seed=3) + 2.0)
+    relu = fx.layers.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2)
+    model = case.model([Dense(6, input_dim=4), relu, fx.layers.GaussianNoise(0.3), norm,
+                        fx.layers.Reshape((3, -1)), fx.layers.Softmax(axis=1), fx.layers.Flatten(),
+                        fx.layers.LeakyReLU(0.2), Dense(2)])
+    randomize_weights(model)
+    x = _x(12, 4)
+    proto = fx.export.to_onnx(model, dtype="float32")
+    (P,) = _run(proto, {model.input_names[0]: x})
+    np.testing.assert_allclose(P, case.to_numpy(model.predict(case.asarray(x))), rtol=1e-5, atol=1e-5)
+
+
 def test_a_float64_model_exports_in_float64():
     model = fx.Sequential([Dense(6, input_dim=4, activation="tanh"), Dense(3, activation="softmax")],
                           dtype="float64")
@@ -247,6 +350,8 @@ Doubler = doubler_layer()
     (lambda: _sequential(fx.layers.LayerNormalization(axis=1), input_shape=(3, 4)),
      r"layer 'layer_normalization': ONNX's LayerNormalization normalizes over the last axes"),
     (lambda: fx.Sequential([Dense(3)]), "ONNX export needs a built model"),
+    (lambda: fx.Sequential([Dense(3, input_dim=2), fx.layers.Lambda(lambda X: X * 2.0)]),
+     r"layer 'lambda' of class Lambda has no ONNX form"),
 ])
 def test_what_cannot_be_exported_is_named_and_no_file_is_written(tmp_path, build, match):
     with pytest.raises(ValueError, match=match):

@@ -175,13 +175,20 @@ LAYERS = {m.keras: m for m in [
              ("axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer"),
              {**_BN_FIXED, "rms_scaling": False}, activity=False),
     LayerMap("PReLU", "PReLU", ("alpha_initializer", "alpha_regularizer", "alpha_constraint", "shared_axes")),
+    LayerMap("ReLU", "ReLU", ("max_value", "negative_slope", "threshold")),
+    LayerMap("LeakyReLU", "LeakyReLU", ("negative_slope",)),
+    LayerMap("Softmax", "Softmax", ("axis",)),
+    LayerMap("Reshape", "Reshape", ("target_shape",)),
+    LayerMap("GaussianNoise", "GaussianNoise", ("stddev", "seed")),
+    LayerMap("Normalization", "Normalization", ("axis", "mean", "variance", "invert")),
     *[LayerMap(name, name) for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")],
     LayerMap("Concatenate", "Concatenate", ("axis",)),
 ]}
-#: Keras's activation layers: flexnet's Activation layer with the activation's arguments.
+#: Keras's activation layers flexnet has no layer class for: flexnet's Activation layer with the
+#: activation's arguments (read), and the layer an Activation of these activations becomes (written).
 ACTIVATION_LAYERS = {"LeakyReLU": ("LeakyReLU", {"negative_slope": 0.3}), "ELU": ("ELU", {"alpha": 1.0}),
                      "Softmax": ("Softmax", {"axis": -1})}
-_RELU_DEFAULTS = {"max_value": None, "negative_slope": 0.0, "threshold": 0.0}
+_READ_AS_ACTIVATION = {"ELU"}  # LeakyReLU and Softmax are flexnet layers of the same name
 _COMMON = {"name", "trainable", "dtype"}
 
 
@@ -207,12 +214,15 @@ def layer_from_keras(spec: dict, where: str, dtypes: set) -> dict:
     if not isinstance(out["trainable"], bool):
         _fail(where, f"trainable must be true or false, got {short(out['trainable'])}")
     rest = {k: v for k, v in config.items() if k not in _COMMON}
-    if class_name in ACTIVATION_LAYERS or class_name == "ReLU":
+    if class_name in _READ_AS_ACTIVATION:
         return _activation_layer_from_keras(class_name, rest, out, where)
     mapping = LAYERS.get(class_name)
+    if class_name == "Lambda":
+        _fail(where, "a Lambda layer's function is Python bytecode, which flexnet does not run from a file; "
+                     "rebuild the model in code and load the file's weights into it")
     if mapping is None:
         _fail(where, f"Keras layer class {class_name!r} has no flexnet equivalent; flexnet reads "
-                     f"{sorted([*LAYERS, *ACTIVATION_LAYERS, 'ReLU', 'InputLayer'])} and Sequential and "
+                     f"{sorted([*LAYERS, *_READ_AS_ACTIVATION, 'InputLayer'])} and Sequential and "
                      "functional models of them")
     if "activity_regularizer" in rest:
         value = component_from_keras("regularizer", rest.pop("activity_regularizer"),
@@ -232,14 +242,9 @@ def layer_from_keras(spec: dict, where: str, dtypes: set) -> dict:
 
 
 def _activation_layer_from_keras(class_name: str, rest: dict, out: dict, where: str) -> dict:
-    if class_name == "ReLU":  # plain ReLU only
-        _read_fixed(rest, _RELU_DEFAULTS, where)
-        unknown = sorted(set(rest) - set(_RELU_DEFAULTS))
-        activation = "relu"
-    else:
-        flexnet_class, defaults = ACTIVATION_LAYERS[class_name]
-        unknown = sorted(set(rest) - set(defaults))
-        activation = {"class_name": flexnet_class, "config": {k: rest.get(k, v) for k, v in defaults.items()}}
+    flexnet_class, defaults = ACTIVATION_LAYERS[class_name]
+    unknown = sorted(set(rest) - set(defaults))
+    activation = {"class_name": flexnet_class, "config": {k: rest.get(k, v) for k, v in defaults.items()}}
     if unknown:
         _fail(where, f"config key(s) {unknown} have no flexnet equivalent")
     return {"class_name": "Activation", "config": {**out, "activation": activation}}

@@ -20,12 +20,13 @@ import datetime
 import io
 import json
 import os
-import re
 import zipfile
+
+import numpy as np
 
 from flexnet.io import keras_config as kc
 from flexnet.io.archive import atomic_write
-from flexnet.layers.base import LAYERS
+from flexnet.layers.base import LAYERS, snake_case
 from flexnet.layers.input_layer import InputLayer
 from flexnet.models import Model
 from flexnet.models.config import build_layer, check_layer_spec
@@ -39,6 +40,10 @@ KERAS_FORMAT = "3.0.0"
 _CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 _MODELS = ("Sequential", "Functional")
 _MAX_CONFIG_BYTES = 64 << 20
+#: Keras variables a flexnet layer does not keep, stored after the ones both have: written with
+#: these values, checked by shape and dropped when read. Keras 3's Normalization keeps an int32
+#: ``count`` (0, "for backwards compatibility") after an adapted layer's mean and variance.
+_KERAS_ONLY_VARIABLES = {"Normalization": (np.zeros((), np.int32),)}
 
 
 def _h5py():
@@ -51,13 +56,6 @@ def _h5py():
 
 def _fail(where: str, message: str):
     raise ValueError(f"{where}: {message}")
-
-
-def _snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case`` (``PReLU`` -> ``p_re_lu``), which names the weight groups."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 # ---------------------------------------------------------------------------
@@ -137,17 +135,17 @@ def keras_order(config: dict, where: str) -> list[dict]:
 
 
 def _weight_groups(spec: dict, where: str, prefix: str = "", names: tuple = ()):
-    """``(layer names from the top model down, h5 path of its vars group, is a model)`` for every
-    layer and model of a Keras model spec, in Keras's order."""
+    """``(layer names from the top model down, h5 path of its vars group, is a model, Keras class
+    name)`` for every layer and model of a Keras model spec, in Keras's order."""
     config = spec["config"]
     if spec["class_name"] == "Sequential":
         layers = [entry for entry in config["layers"] if entry["class_name"] != "InputLayer"]
     else:
         layers = keras_order(config, where)
-    yield names, f"{prefix}vars", True
+    yield names, f"{prefix}vars", True, spec["class_name"]
     used: dict[str, int] = {}
     for entry in layers:
-        base = _snake_case(entry["class_name"])
+        base = snake_case(entry["class_name"])
         used[base] = used.get(base, -1) + 1
         path = f"{prefix}layers/{base}" + (f"_{used[base]}" if used[base] else "")
         name = entry["config"]["name"] if entry["class_name"] in _MODELS else entry.get(
@@ -155,7 +153,7 @@ def _weight_groups(spec: dict, where: str, prefix: str = "", names: tuple = ()):
         if entry["class_name"] in _MODELS:
             yield from _weight_groups(entry, f"{where}, model {name!r}", path + "/", (*names, name))
         else:
-            yield (*names, name), f"{path}/vars", False
+            yield (*names, name), f"{path}/vars", False, entry["class_name"]
 
 
 def _find(model, names: tuple):
@@ -269,7 +267,7 @@ def _read_weights(h5py, data: bytes, spec: dict, model, where: str) -> list:
         raise ValueError(f"{where}: {_WEIGHTS} is not a readable HDF5 file ({exc})") from None
     out = []
     with f:
-        for names, path, is_model in _weight_groups(spec, where):
+        for names, path, is_model, class_name in _weight_groups(spec, where):
             if is_model:
                 continue
             layer = _find(model, names)
@@ -283,6 +281,10 @@ def _read_weights(h5py, data: bytes, spec: dict, model, where: str) -> list:
                 _fail(where, f"{_WEIGHTS} holds layer {saved!r} at {path!r}, where the config puts layer "
                              f"{names[-1]!r}")
             arrays = [group[str(i)][()] for i in range(len(group))]
+            own, extra = arrays[:len(layer.weights)], arrays[len(layer.weights):]
+            expected = _KERAS_ONLY_VARIABLES.get(class_name, ()) if layer.weights else ()
+            if len(extra) == len(expected) and all(a.shape == e.shape for a, e in zip(extra, expected)):
+                arrays = own
             if len(arrays) != len(layer.weights):
                 _fail(where, f"layer {names[-1]!r} has {len(layer.weights)} weights, the file {len(arrays)}")
             out.append((layer, arrays))
@@ -416,11 +418,13 @@ def _functional_to_keras(model, where: str) -> dict:
 def _weights_h5(h5py, model, spec: dict, where: str) -> bytes:
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        for names, path, is_model in _weight_groups(spec, where):
+        for names, path, is_model, class_name in _weight_groups(spec, where):
             group = f.create_group(path)
             group.attrs["name"] = names[-1] if names else model.name
             if not is_model:
-                for i, array in enumerate(_find(model, names).get_weights()):
+                arrays = _find(model, names).get_weights()
+                arrays += _KERAS_ONLY_VARIABLES.get(class_name, ()) if arrays else ()
+                for i, array in enumerate(arrays):
                     group.create_dataset(str(i), data=array)
     return buffer.getvalue()
 

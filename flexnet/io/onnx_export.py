@@ -1,26 +1,27 @@
 """ONNX export: a built model as an ONNX graph that onnxruntime (or any ONNX runtime) runs.
 
 Each layer becomes the ONNX operators that compute its inference-mode forward pass:
-Dense is ``Gemm`` followed by its activation, Dropout disappears, BatchNormalization is
-folded into the ``Gemm`` before it (or is ``BatchNormalization``, or a ``Mul``/``Add``
-on other axes), LayerNormalization is ``LayerNormalization`` (opset 17 and later),
-Flatten is ``Flatten``, the merge layers are ``Sum``, ``Sub``, ``Mul``, ``Mean``,
-``Max``, ``Min`` and ``Concat``; nested models are inlined. Activations that ONNX has
-are its operators; the others are compositions of them (SiLU is ``x·Sigmoid(x)``, exact
-GELU is ``x·(1 + Erf(x/√2))/2`` before opset 20, which has ``Gelu``). A layer or
-activation with no ONNX form is a ``ValueError`` naming it; no file is written then.
+Dense is ``Gemm`` followed by its activation, Dropout and GaussianNoise disappear,
+BatchNormalization is folded into the ``Gemm`` before it (or is ``BatchNormalization``,
+or a ``Mul``/``Add`` on other axes), LayerNormalization is ``LayerNormalization`` (opset
+17 and later), Normalization is ``(X - mean) / s`` with ``s = max(sqrt(variance), ε)``
+folded into a constant, Flatten and Reshape are ``Flatten`` and ``Reshape``, the merge
+layers are ``Sum``, ``Sub``, ``Mul``, ``Mean``, ``Max``, ``Min`` and ``Concat``; nested
+models are inlined. The activation layers (Activation, ReLU, LeakyReLU, Softmax) are
+their activations' forms (:mod:`flexnet.io.onnx_activations`): ONNX's operator where it
+has one, a composition of operators otherwise. A layer or activation with no ONNX form
+is a ``ValueError`` naming it; no file is written then.
 The ``onnx`` package is needed (``pip install flexnet[onnx]``).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from flexnet import activations as acts
 from flexnet import layers as L
 from flexnet.io.archive import atomic_write
+from flexnet.io.onnx_activations import convert_activation, relu
 from flexnet.layers.merging import Merge
 from flexnet.models import Model
 
@@ -88,156 +89,6 @@ class _Builder:
 
 
 # ---------------------------------------------------------------------------
-# Activations: (builder, activation, input name, hint) -> output name.
-
-
-def _named(op_type: str, **attributes):
-    def convert(b, act, x, hint):
-        return b.op(op_type, [x], hint, **attributes)
-    return convert
-
-
-def _step(b, act, x, hint):
-    positive = b.op("Greater", [x, b.scalar(f"{hint}/zero", 0.0)], f"{hint}/positive")
-    return b.op("Cast", [positive], hint, to=b.elem_type)
-
-
-def _silu(b, act, x, hint):
-    return b.op("Mul", [x, b.op("Sigmoid", [x], f"{hint}/sigmoid")], hint)
-
-
-def _smooth_relu(b, act, x, hint):
-    square = b.op("Mul", [x, x], f"{hint}/square")
-    root = b.op("Sqrt", [b.op("Add", [square, b.scalar(f"{hint}/epsilon", act.epsilon)], f"{hint}/sum")],
-                f"{hint}/sqrt")
-    return b.op("Mul", [b.op("Add", [x, root], f"{hint}/twice"), b.scalar(f"{hint}/half", 0.5)], hint)
-
-
-def _gelu(b, act, x, hint):
-    if b.opset >= 20:
-        return b.op("Gelu", [x], hint, approximate="tanh" if act.approximate else "none")
-    if act.approximate:  # x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2
-        cube = b.op("Mul", [b.op("Mul", [x, x], f"{hint}/square"), x], f"{hint}/cube")
-        inner = b.op("Add", [x, b.op("Mul", [cube, b.scalar(f"{hint}/c", 0.044715)], f"{hint}/cx3")],
-                     f"{hint}/inner")
-        u = b.op("Mul", [inner, b.scalar(f"{hint}/k", math.sqrt(2.0 / math.pi))], f"{hint}/u")
-        gate = b.op("Tanh", [u], f"{hint}/tanh")
-    else:  # x (1 + erf(x / √2)) / 2
-        gate = b.op("Erf", [b.op("Mul", [x, b.scalar(f"{hint}/k", math.sqrt(0.5))], f"{hint}/u")],
-                    f"{hint}/erf")
-    one_plus = b.op("Add", [gate, b.scalar(f"{hint}/one", 1.0)], f"{hint}/one_plus")
-    half_x = b.op("Mul", [x, b.scalar(f"{hint}/half", 0.5)], f"{hint}/half_x")
-    return b.op("Mul", [half_x, one_plus], hint)
-
-
-def _elu(b, act, x, hint):
-    return b.op("Elu", [x], hint, alpha=act.alpha)
-
-
-def _selu(b, act, x, hint):
-    return b.op("Selu", [x], hint, alpha=acts.SELU.alpha, gamma=acts.SELU.scale)
-
-
-def _leaky_relu(b, act, x, hint):
-    return b.op("LeakyRelu", [x], hint, alpha=act.negative_slope)
-
-
-def _clip(low: float, high: float):
-    def convert(b, act, x, hint):
-        return b.op("Clip", [x, b.scalar(f"{hint}/low", low), b.scalar(f"{hint}/high", high)], hint)
-    return convert
-
-
-def _relu(b, act, x, hint):
-    """Keras 3's relu: ``clip(z [z > θ], 0, m) - a max(θ - z, 0)`` (plain Relu by default)."""
-    if act.negative_slope == 0.0 and act.max_value is None and act.threshold == 0.0:
-        return b.op("Relu", [x], hint)
-    above = b.op("Cast", [b.op("Greater", [x, b.scalar(f"{hint}/theta", act.threshold)], f"{hint}/gt")],
-                 f"{hint}/above", to=b.elem_type)
-    y = b.op("Mul", [x, above], f"{hint}/passed")
-    if act.max_value is not None:
-        y = b.op("Clip", [y, b.scalar(f"{hint}/zero", 0.0), b.scalar(f"{hint}/cap", act.max_value)],
-                 f"{hint}/capped")
-    if act.negative_slope != 0.0:
-        below = b.op("Relu", [b.op("Sub", [b.scalar(f"{hint}/theta2", act.threshold), x], f"{hint}/gap")],
-                     f"{hint}/below")
-        y = b.op("Sub", [y, b.op("Mul", [below, b.scalar(f"{hint}/slope", act.negative_slope)],
-                                 f"{hint}/leak")], hint)
-    return y
-
-
-def _log_sigmoid(b, act, x, hint):  # log σ(z) = -softplus(-z)
-    neg = b.op("Neg", [x], f"{hint}/neg")
-    return b.op("Neg", [b.op("Softplus", [neg], f"{hint}/softplus")], hint)
-
-
-def _mish(b, act, x, hint):
-    if b.opset >= 18:
-        return b.op("Mish", [x], hint)
-    return b.op("Mul", [x, b.op("Tanh", [b.op("Softplus", [x], f"{hint}/softplus")], f"{hint}/tanh")], hint)
-
-
-def _celu(b, act, x, hint):
-    return b.op("Celu", [x], hint, alpha=act.alpha)
-
-
-def _softmax_axes(log: bool):
-    """Softmax (or log-softmax) over one axis, or over several: ``e^{z - max} / Σ e^{z - max}``
-    reduced over all of them."""
-    def convert(b, act, x, hint):
-        axes = act.axis if isinstance(act.axis, tuple) else (act.axis,)
-        if len(axes) == 1:
-            return b.op("LogSoftmax" if log else "Softmax", [x], hint, axis=axes[0])
-        axes_name = b.const(f"{hint}/axes", np.asarray(axes, dtype=np.int64))
-        shifted = b.op("Sub", [x, b.op("ReduceMax", [x, axes_name], f"{hint}/max", keepdims=1)],
-                       f"{hint}/shifted")
-        total = b.op("ReduceSum", [b.op("Exp", [shifted], f"{hint}/exp"), axes_name], f"{hint}/sum",
-                     keepdims=1)
-        if log:
-            return b.op("Sub", [shifted, b.op("Log", [total], f"{hint}/log")], hint)
-        return b.op("Div", [b.op("Exp", [shifted], f"{hint}/exp2"), total], hint)
-    return convert
-
-
-#: Activation class -> converter. Exact classes: a subclass may compute something else.
-ACTIVATIONS = {
-    acts.ReLU: _relu,
-    acts.ReLU6: _clip(0.0, 6.0),
-    acts.HardTanh: _clip(-1.0, 1.0),
-    acts.Softsign: _named("Softsign"),
-    acts.Exponential: _named("Exp"),
-    acts.HardSiLU: _named("HardSwish"),
-    acts.LogSigmoid: _log_sigmoid,
-    acts.Mish: _mish,
-    acts.CELU: _celu,
-    acts.Sigmoid: _named("Sigmoid"),
-    acts.Tanh: _named("Tanh"),
-    acts.Softplus: _named("Softplus"),
-    acts.Sign: _named("Sign"),
-    acts.HardSigmoid: _named("HardSigmoid", alpha=1.0 / 6.0, beta=0.5),
-    acts.ELU: _elu,
-    acts.SELU: _selu,
-    acts.LeakyReLU: _leaky_relu,
-    acts.Softmax: _softmax_axes(log=False),
-    acts.LogSoftmax: _softmax_axes(log=True),
-    acts.Step: _step,
-    acts.SiLU: _silu,
-    acts.SmoothReLU: _smooth_relu,
-    acts.GELU: _gelu,
-}
-
-
-def _activation(b, act, x, hint: str, where: str) -> str:
-    if type(act) is acts.Linear:
-        return x
-    convert = ACTIVATIONS.get(type(act))
-    if convert is None:
-        raise ValueError(f"{where}: activation {act!r} has no ONNX form; the activations that export are "
-                         f"{sorted(c.name for c in ACTIVATIONS)} and linear")
-    return convert(b, act, x, hint)
-
-
-# ---------------------------------------------------------------------------
 # Layers: (builder, layer, input names, fold) -> output name.
 
 
@@ -254,7 +105,7 @@ def _dense(b, layer, xs, fold=None):
                   b.const(f"{layer.name}/bias_folded", c if bias is None else bias * a + c)]
     linear = type(layer.activation) is acts.Linear
     Z = b.op("Gemm", inputs, layer.name if linear else f"{layer.name}/gemm")
-    return _activation(b, layer.activation, Z, layer.name, f"layer {layer.name!r}")
+    return convert_activation(b, layer.activation, Z, layer.name, f"layer {layer.name!r}")
 
 
 def _batch_norm_stats(layer) -> dict[str, np.ndarray]:
@@ -307,12 +158,33 @@ def _prelu(b, layer, xs, fold=None):
 
 
 def _activation_layer(b, layer, xs, fold=None):
-    out = _activation(b, layer.activation, xs[0], layer.name, f"layer {layer.name!r}")
+    out = convert_activation(b, layer.activation, xs[0], layer.name, f"layer {layer.name!r}")
     return out if out != xs[0] else b.op("Identity", [out], layer.name)
+
+
+def _relu_layer(b, layer, xs, fold=None):
+    out = relu(b, layer, xs[0], layer.name)
+    return out if out != layer.name else b.op("Identity", [out], layer.name)
 
 
 def _flatten(b, layer, xs, fold=None):
     return b.op("Flatten", [xs[0]], layer.name, axis=1)
+
+
+def _reshape(b, layer, xs, fold=None):
+    """``Reshape`` to ``(batch, *target_shape)`` with the ``-1`` resolved (0 keeps the batch size)."""
+    shape = b.const(f"{layer.name}/shape", np.asarray([0, *layer._shape], dtype=np.int64))
+    return b.op("Reshape", [xs[0], shape], layer.name)
+
+
+def _normalization(b, layer, xs, fold=None):
+    """``(X - mean) / s`` (``mean + X · s`` inverted) with ``s = max(sqrt(variance), ε)``, Keras's
+    Normalization: ``mean`` and ``s`` are constants broadcast as ``(1, ...)`` against ``X``."""
+    std, mean = (layer.backend.to_numpy(a) for a in layer._std_and_mean())
+    mean, std = b.weight(layer, "mean", mean), b.weight(layer, "std", std)
+    if layer.invert:
+        return b.op("Add", [b.op("Mul", [xs[0], std], f"{layer.name}/scaled"), mean], layer.name)
+    return b.op("Div", [b.op("Sub", [xs[0], mean], f"{layer.name}/centered"), std], layer.name)
 
 
 def _identity(b, layer, xs, fold=None):
@@ -343,8 +215,14 @@ def _concatenate(b, layer, xs, fold=None):
 LAYERS = {
     L.Dense: _dense,
     L.Activation: _activation_layer,
+    L.ReLU: _relu_layer,
+    L.LeakyReLU: _activation_layer,
+    L.Softmax: _activation_layer,
     L.Dropout: _identity,
+    L.GaussianNoise: _identity,
     L.Flatten: _flatten,
+    L.Reshape: _reshape,
+    L.Normalization: _normalization,
     L.BatchNormalization: _batch_norm,
     L.LayerNormalization: _layer_norm,
     L.PReLU: _prelu,

@@ -121,16 +121,18 @@ class LeakyReLU(_ActivationWithArguments):
 class Softmax(_ActivationWithArguments):
     """Softmax along ``axis`` (``keras.layers.Softmax``): ``y_i = e^{x_i} / Σ_j e^{x_j}``, computed
     with the maximum subtracted; backward ``dX = Y ⊙ (dY − Σ_j dY_j Y_j)`` along ``axis``.
+    With a tuple of axes (as Keras's layer takes a list) the sums run over all of them, so
+    each slice across those axes sums to one.
 
     As the model's last layer it is fused with a categorical cross-entropy like
     ``activation="softmax"`` (for ``axis=-1``).
 
     Args:
-        axis: the axis that sums to one (default the last).
+        axis: the axis that sums to one (default the last), or a tuple of axes.
         name, input_shape, trainable, activity_regularizer: see :class:`Layer`.
     """
 
-    def __init__(self, axis: int = -1, **kwargs):
+    def __init__(self, axis: int | tuple[int, ...] = -1, **kwargs):
         super().__init__(activations.Softmax(axis), **kwargs)
         self.axis = self.activation.axis
 
@@ -139,7 +141,8 @@ class Softmax(_ActivationWithArguments):
 
     def check_input_shape(self, input_shape) -> None:
         rank = len(input_shape)
-        if not -rank <= self.axis < rank:
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        if not all(-rank <= axis < rank for axis in axes):
             raise ValueError(f"Softmax {self.name or self.default_name!r}: axis {self.axis} is out of "
                              f"range for inputs of shape {tuple(input_shape)}")
 

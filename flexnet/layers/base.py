@@ -26,7 +26,8 @@ from flexnet.layers.node import is_symbolic
 from flexnet.registry import Kind
 from flexnet.transfer import as_host_array, writable
 
-__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_axes", "normalize_shape"]
+__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_axes", "normalize_shape",
+           "snake_case"]
 
 
 class Cache(SimpleNamespace):
@@ -71,8 +72,13 @@ def deferred_weights():
         _DEFERRED.reset(token)
 
 
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def snake_case(name: str) -> str:
+    """A class name in snake case as Keras writes it (``keras.src.utils.naming.to_snake_case``):
+    ``Dense`` -> ``dense``, ``ReLU`` -> ``re_lu``, ``PReLU`` -> ``p_re_lu``, ``LeakyReLU`` ->
+    ``leaky_re_lu``. Default layer names, and the groups of a ``.keras`` weights file, use it."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def normalize_shape(shape, what: str = "input_shape") -> tuple[int, ...]:
@@ -172,7 +178,7 @@ class Layer(ABC):
     # -- building -----------------------------------------------------------
     @property
     def default_name(self) -> str:
-        return _snake_case(type(self).__name__)
+        return snake_case(type(self).__name__)
 
     def setup(self, input_shape: tuple, backend, dtype: str, rng) -> tuple:
         """Bind the layer to a backend, build its weights, return its output shape.
