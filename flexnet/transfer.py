@@ -16,7 +16,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = ["as_array", "as_host_array", "describe", "device_name", "import_dlpack", "is_array",
-           "is_device_array", "like", "to_device", "to_device_like", "to_numpy", "writable"]
+           "is_device_array", "like", "on_host", "to_device", "to_device_like", "to_numpy", "writable"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -140,6 +140,17 @@ def import_dlpack(xp, device, a, what: str):
         raise TypeError(f"{what} is {describe(a)}, which cannot be read through DLPack: {exc}") from None
 
 
+def on_host(a) -> bool:
+    """Whether ``a``'s memory is the host's: a NumPy array, or another library's array on the CPU
+    (which NumPy reads through DLPack without a copy)."""
+    if isinstance(a, (np.ndarray, np.generic)):
+        return True
+    try:
+        return _dlpack_device(a)[0] == 1  # kDLCPU
+    except (AttributeError, TypeError, ValueError, BufferError, RuntimeError):
+        return False
+
+
 def like(P, template):
     """``P`` (an array of the model) as an array of ``template``'s library and device, through
     DLPack without a copy where the devices agree; NumPy for a NumPy ``template``. ``P``
@@ -180,7 +191,9 @@ def to_device(xp, device, host, dtype: str | None = None):
     host = np.asarray(host, dtype=None if dtype is None else np.dtype(dtype))
     if xp is None or array_api_compat.is_numpy_namespace(xp):
         return host
-    return xp.asarray(host, device=device)
+    # read-only memory (a memory-mapped file) is copied: a library that shared it would
+    # assume it may write there (PyTorch warns)
+    return xp.asarray(host, device=device, copy=True if not host.flags.writeable else None)
 
 
 def to_device_like(host, like):
