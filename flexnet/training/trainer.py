@@ -14,8 +14,9 @@ from __future__ import annotations
 from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
-from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, DataAdapter
 from flexnet.training.runner import runner_for
+from flexnet.training.source import Source
 from flexnet.training.step import TrainStep
 
 __all__ = ["Trainer"]
@@ -156,9 +157,9 @@ class Trainer:
         return float(L)
 
     # -- loops -------------------------------------------------------------------------------
-    def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
+    def _run_epoch(self, train: Source, batch_size: int, shuffle: bool, cbs) -> dict:
         loss, metrics, _ = self.setup()
-        order = self.model.rng.permutation(train.n) if shuffle else None
+        order = train.order(self.model.rng) if shuffle else None
         metrics.reset()
         totals = self._runner.run_epoch(train, batch_size, order, cbs)
         logs = {**loss.logs(totals, train.n), **metrics.logs()}
@@ -167,7 +168,7 @@ class Trainer:
             logs["learning_rate"] = optimizer.learning_rate
         return logs
 
-    def _evaluate(self, batches: ArrayData, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
+    def _evaluate(self, batches: Source, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
         loss, metrics, step = self.setup()
         metrics.reset()
         totals = None
@@ -193,6 +194,7 @@ class Trainer:
         class_weight: dict | None = None,
         sample_weight=None,
         initial_epoch: int = 0,
+        steps_per_epoch: int | None = None, validation_steps: int | None = None,
     ):
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
 
@@ -201,6 +203,7 @@ class Trainer:
                 already on the model's backend, or any other library's arrays on the
                 model's device (a PyTorch tensor, a JAX array: shared through DLPack, not
                 copied); a list or a dict keyed by input name for several inputs.
+                Read a batch at a time: memory-mapped and HDF5 arrays, a Dataset, a generator, a DataLoader.
             y: targets (shape of the output, or ``(n,)`` class labels for sparse losses);
                 a list or a dict keyed by output name for several outputs.
             batch_size: samples per step (default 32).
@@ -209,9 +212,9 @@ class Trainer:
                 ``"auto"`` (the default) is 1, as in Keras 3.
             callbacks: list of :class:`~flexnet.callbacks.Callback`.
             validation_split: fraction of the data, taken from the end, held out for validation.
-            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
-                overrides ``validation_split``.
-            shuffle: reshuffle the training samples every epoch (on the device).
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``,
+                or data that makes its own batches as ``x`` can; overrides ``validation_split``.
+            shuffle: reshuffle the training samples (a Dataset's batches) every epoch.
             class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
                 class's weight (classes not listed weigh 1). For one-hot targets the class
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
@@ -219,6 +222,8 @@ class Trainer:
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
                 ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
             initial_epoch: epoch to start from (to resume a run).
+            steps_per_epoch, validation_steps: batches per epoch of data that makes them, read on
+                from the last epoch's; None: a whole pass (a generator serves a single epoch).
 
         Returns:
             a :class:`~flexnet.callbacks.History` whose ``.history`` maps ``loss``, each
@@ -226,13 +231,14 @@ class Trainer:
             the optimizer follows a schedule).
         """
         self._require_compiled("fit()")
-        batch_size = _batch_size(batch_size)
+        batch_size, given_batch_size = _batch_size(batch_size), batch_size
         for label, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{label} must be an int >= 0, got {value!r}")
         verbose = callbacks_module.check_verbose(verbose)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
-                                           validation_split, validation_data)
+                                           validation_split, validation_data, steps_per_epoch,
+                                           validation_steps, given_batch_size, epochs - initial_epoch)
         model = self.model
         history = callbacks_module.History()
         extra = [callbacks_module.ProgressBar(verbose)] if verbose else []
@@ -255,26 +261,27 @@ class Trainer:
         return history
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = 0,
-                 sample_weight=None, return_dict: bool = False):
+                 sample_weight=None, return_dict: bool = False, steps: int | None = None):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
         Args:
-            x, y: inputs and targets, as for :meth:`fit`.
+            x, y: inputs and targets, as for :meth:`fit` (or data that makes its own batches).
             batch_size: samples per forward pass (default 32).
             verbose: 0 silent, 1 (or ``"auto"``) a progress bar and the results, 2 the
                 results only.
             sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
             return_dict: return ``{"loss": ..., "accuracy": ...}``.
+            steps: batches read of data that makes them (None: a whole pass).
 
         Returns:
             the loss as a float when there are no metrics (and one output), else
             ``[loss, *per-output losses, *metrics]``; with ``return_dict=True``, a dict.
         """
         self._require_compiled("evaluate()")
-        batch_size = _batch_size(batch_size)
+        batch_size, given_batch_size = _batch_size(batch_size), batch_size
         verbose = callbacks_module.check_verbose(verbose)
-        logs = self._evaluate(self.adapter.arrays(x, y, self._heads, sample_weight), batch_size,
-                              verbose=verbose)
+        data = self.adapter.evaluation(x, y, self._heads, sample_weight, steps, given_batch_size)
+        logs = self._evaluate(data, batch_size, verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
         return _results(logs, return_dict)
@@ -295,16 +302,17 @@ class Trainer:
         loss, metrics, _ = self.setup()
         return loss.names() + metrics.names()
 
-    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0):
+    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0, steps: int | None = None):
         """The network's outputs for ``x``, in inference mode.
 
         Args:
             x: inputs, as for :meth:`fit`: NumPy (or a list), arrays of the model's
                 backend, or another library's arrays on its device; a list or dict for
-                several inputs.
+                several inputs; or data that makes its own batches (targets are ignored).
             batch_size: samples per forward pass (default 32).
             verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
                 are silent.
+            steps: batches read of data that makes them (None: a whole pass).
 
         Returns:
             an array of the caller's kind, shape ``(n, *output_shape[1:])`` (a list of
@@ -313,9 +321,9 @@ class Trainer:
             library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
             array of that library, shared through DLPack.
         """
-        batch_size = _batch_size(batch_size)
+        batch_size, given_batch_size = _batch_size(batch_size), batch_size
         verbose = callbacks_module.check_verbose(verbose)
-        inputs = self.adapter.prediction(x)
+        inputs = self.adapter.inference(x, steps, given_batch_size)
         forward = self._forward()
         steps = inputs.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
