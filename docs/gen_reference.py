@@ -49,6 +49,7 @@ SECTIONS = [
     ("Saving", "flexnet.saving", "fx.saving", None),
     ("Exporting to ONNX", "flexnet.export", "fx.export", None),
     ("scikit-learn estimators", "flexnet.sklearn", "flexnet.sklearn", None),
+    ("Training on several processes (MPI)", "flexnet.distributed", "fx.distributed", None),
     ("Registry", "flexnet.registry", "fx.registry", None),
 ]
 
@@ -284,11 +285,16 @@ SUBMODULES = [
     "flexnet.models.model", "flexnet.models.sequential", "flexnet.models.functional",
     "flexnet.layers.base", "flexnet.layers.core", "flexnet.layers.activation", "flexnet.layers.normalization",
     "flexnet.layers.input_layer", "flexnet.layers.merging", "flexnet.layers.node",
-    "flexnet.activations.base", "flexnet.activations.elementwise", "flexnet.activations.gaussian",
-    "flexnet.activations.rowwise",
-    "flexnet.losses.base", "flexnet.losses.regression", "flexnet.losses.classification",
+    "flexnet.activations.base", "flexnet.activations.elementwise", "flexnet.activations.rectifiers",
+    "flexnet.activations.gaussian", "flexnet.activations.rowwise",
+    "flexnet.losses.base", "flexnet.losses.regression", "flexnet.losses.crossentropy",
+    "flexnet.losses.focal", "flexnet.losses.classification",
+    "flexnet.metrics.base", "flexnet.metrics.accuracy", "flexnet.metrics.regression",
+    "flexnet.metrics.confusion", "flexnet.metrics.fscore",
+    "flexnet.initializers.base", "flexnet.initializers.constant", "flexnet.initializers.distributions",
     "flexnet.optimizers.base", "flexnet.optimizers.sgd", "flexnet.optimizers.adaptive",
-    "flexnet.optimizers.adam", "flexnet.optimizers.lion",
+    "flexnet.optimizers.adam", "flexnet.optimizers.adamax", "flexnet.optimizers.lion",
+    "flexnet.optimizers.ftrl",
     "flexnet.schedules.base", "flexnet.schedules.decay", "flexnet.schedules.per_epoch",
     "flexnet.callbacks.base", "flexnet.callbacks.history", "flexnet.callbacks.progress",
     "flexnet.callbacks.monitor", "flexnet.callbacks.checkpoint", "flexnet.callbacks.learning_rate",
@@ -340,7 +346,11 @@ def members(cls) -> list[tuple[str, object, str]]:
     ``Model``), each in the order the class defines them."""
     out, seen = [], set()
     for owner in cls.__mro__:
-        if owner is not cls and (owner.__module__ in ("builtins", "abc") or _has_section(owner)):
+        # not the standard library's abstract bases (collections.abc.Mapping under Kind): they
+        # document themselves, and an import may change their docstrings (keras sets
+        # Mapping.get's), which made this page depend on what the process imported
+        if owner is not cls and (owner.__module__ in ("builtins", "abc", "collections.abc")
+                                 or _has_section(owner)):
             break
         own = []
         for name, value in owner.__dict__.items():

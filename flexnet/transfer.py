@@ -15,8 +15,9 @@ import re
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_array", "as_host_array", "describe", "device_name", "import_dlpack", "is_array",
-           "is_device_array", "like", "on_host", "to_device", "to_device_like", "to_numpy", "writable"]
+__all__ = ["as_array", "as_host_array", "describe", "device_name", "host_view", "import_dlpack", "is_array",
+           "is_device_array", "like", "namespace_of", "on_host", "to_device", "to_device_like", "to_numpy",
+           "writable"]
 
 
 def _cupy_to_numpy(x) -> np.ndarray:
@@ -156,7 +157,7 @@ def like(P, template):
     DLPack without a copy where the devices agree; NumPy for a NumPy ``template``. ``P``
     itself when ``template``'s library cannot import it."""
     if isinstance(template, np.ndarray):
-        return to_numpy(P, copy=False)
+        return to_numpy(P, copy=not writable(P))  # JAX's host view is read-only: copy it
     try:
         xp = array_api_compat.array_namespace(template)
         return _from_dlpack(xp, array_api_compat.device(template), P)
@@ -184,6 +185,19 @@ def to_numpy(x, copy: bool = True) -> np.ndarray:
     return np.array(host, copy=True) if copy else np.asarray(host)
 
 
+def host_view(x) -> np.ndarray | None:
+    """A NumPy array that *is* ``x``'s memory, so that writing into it writes into ``x``: ``x``
+    itself for NumPy, the tensor's memory for a PyTorch tensor on the CPU; None for arrays
+    elsewhere (a GPU), immutable (JAX) or not contiguous, and for other libraries."""
+    if isinstance(x, np.ndarray):
+        host = x
+    elif array_api_compat.is_torch_array(x) and x.device.type == "cpu" and not x.requires_grad:
+        host = x.numpy()
+    else:
+        return None
+    return host if host.flags.c_contiguous and host.flags.writeable else None
+
+
 def to_device(xp, device, host, dtype: str | None = None):
     """Host data as an array of namespace ``xp`` on ``device``, cast on the host first (so a
     device without float64 never receives it). On NumPy the result may share memory
@@ -191,6 +205,8 @@ def to_device(xp, device, host, dtype: str | None = None):
     host = np.asarray(host, dtype=None if dtype is None else np.dtype(dtype))
     if xp is None or array_api_compat.is_numpy_namespace(xp):
         return host
+    if not host.flags.c_contiguous or any(step < 0 for step in host.strides):
+        host = np.array(host, order="C")  # torch refuses negative strides (even on an axis of 1)
     # read-only memory (a memory-mapped file) is copied: a library that shared it would
     # assume it may write there (PyTorch warns)
     return xp.asarray(host, device=device, copy=True if not host.flags.writeable else None)
@@ -239,3 +255,18 @@ def as_array(value, what: str):
         return np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be an array, got {type(value).__name__}: {exc}") from None
+
+
+def namespace_of(value, what: str = "the data"):
+    """``(xp, array)``: the namespace that flows with ``value``, an array of any library;
+    lists and scalars are read as NumPy arrays.
+
+    Raises:
+        TypeError: ``value`` cannot be read as an array (None, a dict, a ragged list), naming
+            ``what``.
+    """
+    if not array_api_compat.is_array_api_obj(value):
+        value = as_array(value, what)
+        if not is_array(value):
+            raise TypeError(f"{what} must be an array, got {type(value).__name__}")
+    return array_api_compat.array_namespace(value), value

@@ -16,16 +16,32 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import flexnet as fx
 from flexnet import backend as fx_backend
 from flexnet import utils as fx_utils
+
+# Property-based tests are repeatable: examples derive from each test's name, no example
+# database, no per-example deadline (CI machines vary). The "thorough" profile
+# (FLEXNET_HYPOTHESIS=thorough) runs ten times as many examples. What hypothesis writes (its
+# cache, patches of failing examples) goes to the temporary folder, not the repository.
+if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "flexnet-hypothesis")
+_HYPOTHESIS = {"derandomize": True, "database": None, "deadline": None, "print_blob": True,
+               "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+settings.register_profile("flexnet", max_examples=60, **_HYPOTHESIS)
+settings.register_profile("thorough", max_examples=600, **_HYPOTHESIS)
+settings.load_profile(os.environ.get("FLEXNET_HYPOTHESIS", "flexnet"))
 
 
 def _single_threaded_torch() -> None:
@@ -182,3 +198,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "skipped, by reason")
     for reason, count in Counter(map(_skip_reason, skipped)).most_common():
         terminalreporter.write_line(f"{count:6d}  {reason}")
+
+
+@pytest.fixture
+def host_reads(monkeypatch) -> list:
+    """A list that gets one entry per conversion of an array-api-strict array to a Python
+    scalar (``float``, ``int``, ``bool``, ``index``): each is a device-to-host read."""
+    xps = pytest.importorskip("array_api_strict")
+    reads: list = []
+    array_type = type(xps.asarray(0.0))
+    for method in ("__float__", "__int__", "__bool__", "__index__"):
+        original = getattr(array_type, method)
+
+        def counted(self, _original=original):
+            reads.append(1)
+            return _original(self)
+
+        monkeypatch.setattr(array_type, method, counted)
+    return reads

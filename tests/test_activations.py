@@ -1,6 +1,7 @@
 """Activation functions: forward and backward against PyTorch on every backend x dtype,
-central-difference checks of ``backward`` in float64, numerical stability at large inputs,
-the erf-free GELU, lookup by name, serialization, and user-registered activations.
+central-difference checks of ``backward`` in float64, Keras 3's test vectors for ``relu``,
+numerical stability at large inputs, the erf-free GELU, lookup by name, serialization, and
+user-registered activations.
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ def _smooth_relu(eps):
     return lambda z: (z + torch.sqrt(z * z + eps)) / 2
 
 
+def _keras_relu(negative_slope=0.0, max_value=None, threshold=0.0):
+    """``keras.activations.relu`` written term for term in torch."""
+
+    def relu(z):
+        y = torch.where(z > threshold, z, torch.zeros_like(z))
+        if max_value is not None:
+            y = torch.clamp(y, 0.0, max_value)
+        return y - negative_slope * torch.relu(threshold - z)
+
+    return relu
+
+
+def _softmax_over(dims):
+    """torch's softmax over several axes: over the flattened block of those axes."""
+
+    def softmax(z):
+        moved = torch.movedim(z, dims, tuple(range(-len(dims), 0)))
+        flat = torch.softmax(moved.reshape(*moved.shape[:-len(dims)], -1), dim=-1)
+        return torch.movedim(flat.reshape(moved.shape), tuple(range(-len(dims), 0)), dims)
+
+    return softmax
+
+
 #: id -> (flexnet activation, the PyTorch function computing the same thing in float64).
 SPECS = {
     "linear": (A.Linear(), lambda z: z),
@@ -37,6 +61,22 @@ SPECS = {
     "hard_sigmoid": (A.HardSigmoid(), lambda z: torch.clamp(z + 3.0, 0.0, 6.0) / 6.0),
     "tanh": (A.Tanh(), torch.tanh),
     "relu": (A.ReLU(), torch.relu),
+    "relu(0.1, 4, 0.5)": (A.ReLU(negative_slope=0.1, max_value=4.0, threshold=0.5),
+                          _keras_relu(0.1, 4.0, 0.5)),
+    "relu(threshold=-0.5)": (A.ReLU(threshold=-0.5), _keras_relu(threshold=-0.5)),
+    "relu(threshold=1)": (A.ReLU(threshold=1.0), lambda z: F.threshold(z, 1.0, 0.0)),
+    "relu(max_value=6)": (A.ReLU(max_value=6.0), F.relu6),
+    "relu6": (A.ReLU6(), F.relu6),
+    "hard_tanh": (A.HardTanh(), F.hardtanh),
+    "log_sigmoid": (A.LogSigmoid(), F.logsigmoid),
+    "softsign": (A.Softsign(), F.softsign),
+    "exponential": (A.Exponential(), torch.exp),
+    "celu": (A.CELU(), F.celu),
+    "celu(0.5)": (A.CELU(alpha=0.5), lambda z: F.celu(z, alpha=0.5)),
+    "mish": (A.Mish(), F.mish),
+    # torch's hardswish backward rounds its 1/6 in float32 even in float64: write it out.
+    "hard_silu": (A.HardSiLU(), lambda z: z * torch.clamp(z + 3.0, 0.0, 6.0) / 6.0),
+    "hard_swish": (A.get("hard_swish"), F.hardswish),
     "smooth_relu": (A.SmoothReLU(), _smooth_relu(1e-3)),
     "smooth_relu(0.5)": (A.SmoothReLU(epsilon=0.5), _smooth_relu(0.5)),
     "leaky_relu": (A.LeakyReLU(), lambda z: F.leaky_relu(z, 0.2)),
@@ -54,14 +94,20 @@ SPECS = {
     "softmax(axis=0)": (A.Softmax(axis=0), lambda z: torch.softmax(z, dim=0)),
     "log_softmax": (A.LogSoftmax(), lambda z: torch.log_softmax(z, dim=-1)),
     "log_softmax(axis=0)": (A.LogSoftmax(axis=0), lambda z: torch.log_softmax(z, dim=0)),
+    "softmax(axis=(0, 1))": (A.Softmax(axis=(0, 1)), _softmax_over((0, 1))),
+    "log_softmax(axis=(1, 0))": (A.LogSoftmax(axis=(1, 0)),
+                                 lambda z: torch.log(_softmax_over((0, 1))(z))),
 }
 IDS = list(SPECS)
 
 
+KINKS = (0.0, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0, 4.0, 6.0)  # of relu(...), hard_tanh, relu6, ...
+
+
 def _inputs(seed: int = 0, shape=(5, 4)) -> np.ndarray:
-    """Normal inputs (std 2) kept at least 0.05 away from the kinks at 0 and ±3."""
+    """Normal inputs (std 2) kept at least 0.05 away from the kinks at 0, ±0.5, ±1, ±3, 4, 6."""
     Z = np.random.default_rng(seed).standard_normal(shape) * 2.0
-    for kink in (0.0, 3.0, -3.0):
+    for kink in KINKS:
         near = np.abs(Z - kink) < 0.05
         Z = np.where(near, kink + np.where(Z >= kink, 0.05, -0.05) + (Z - kink), Z)
     return Z
@@ -75,7 +121,7 @@ def _torch_forward_and_vjp(function, Z: np.ndarray, dY: np.ndarray):
 
 
 def test_every_builtin_name_is_covered():
-    names = {spec[0].name for spec in SPECS.values()} | {"identity", "swish"}
+    names = {spec[0].name for spec in SPECS.values()} | {"identity", "swish", "hard_swish"}
     assert set(A.ACTIVATIONS) <= names
 
 
@@ -126,7 +172,8 @@ def test_backward_matches_central_differences(case64, key):
     assert relative_error(dZ, numerical_gradient(f, Z_host)) < 1e-7
 
 
-@pytest.mark.parametrize("key", ["elu(0.7)", "gelu", "gelu(tanh)", "log_softmax", "smooth_relu"])
+@pytest.mark.parametrize("key", ["elu(0.7)", "gelu", "gelu(tanh)", "log_softmax", "smooth_relu", "mish",
+                                 "celu(0.5)", "relu(0.1, 4, 0.5)", "hard_silu", "log_sigmoid"])
 def test_activation_layer_passes_gradient_check(case64, key):
     model = case64.model([fx.layers.Activation(SPECS[key][0], input_shape=(4,))])
     errors = fx.gradcheck.check_layer_gradients(model.layers[0], case64.asarray(_inputs(3)))
@@ -221,7 +268,9 @@ def test_exact_gelu_matches_torch_tightly(case64):
 # -- stability ------------------------------------------------------------------------------------
 
 STABLE = ["sigmoid", "hard_sigmoid", "tanh", "relu", "smooth_relu", "leaky_relu", "elu", "selu",
-          "softplus", "silu", "gelu", "gelu(tanh)", "softmax", "log_softmax", "step", "sign"]
+          "softplus", "silu", "gelu", "gelu(tanh)", "softmax", "log_softmax", "step", "sign",
+          "relu(0.1, 4, 0.5)", "relu6", "hard_tanh", "log_sigmoid", "softsign", "celu(0.5)", "mish",
+          "hard_silu", "softmax(axis=(0, 1))"]
 
 
 @pytest.mark.parametrize("key", STABLE)
@@ -248,6 +297,13 @@ def test_finite_at_plus_minus_1e4(case, key):
         ("gelu(tanh)", 0.0, 1e4, 0.0, 1.0),
         ("silu", 0.0, 1e4, 0.0, 1.0),
         ("smooth_relu", 2.5e-8, 1e4, 2.5e-12, 1.0),  # ε/(4|z|) and ε/(4z²) for z ≪ 0
+        ("log_sigmoid", -1e4, 0.0, 1.0, 0.0),
+        ("softsign", -1.0 + 1e-4 / (1.0 + 1e-4), 1.0 - 1e-4 / (1.0 + 1e-4), 1e-8 / (1.0 + 1e-4) ** 2,
+         1e-8 / (1.0 + 1e-4) ** 2),
+        ("celu(0.5)", -0.5, 1e4, 0.0, 1.0),
+        ("mish", 0.0, 1e4, 0.0, 1.0),
+        ("hard_silu", 0.0, 1e4, 0.0, 1.0),
+        ("relu(0.1, 4, 0.5)", -0.1 * (1e4 + 0.5), 4.0, 0.1, 0.0),
     ],
 )
 def test_limits_at_plus_minus_1e4(case, key, low, high, dlow, dhigh):
@@ -308,7 +364,10 @@ def test_smooth_relu_has_no_cancellation_for_negative_inputs():
     [
         ("linear", A.Linear), ("identity", A.Linear), ("step", A.Step), ("sign", A.Sign),
         ("sigmoid", A.Sigmoid), ("hard_sigmoid", A.HardSigmoid), ("tanh", A.Tanh),
-        ("relu", A.ReLU), ("ReLU", A.ReLU), ("smooth_relu", A.SmoothReLU),
+        ("relu", A.ReLU), ("ReLU", A.ReLU), ("smooth_relu", A.SmoothReLU), ("relu6", A.ReLU6),
+        ("softsign", A.Softsign), ("exponential", A.Exponential), ("mish", A.Mish),
+        ("hard_silu", A.HardSiLU), ("hard_swish", A.HardSiLU), ("celu", A.CELU),
+        ("log_sigmoid", A.LogSigmoid), ("hard_tanh", A.HardTanh),
         ("leaky_relu", A.LeakyReLU), ("elu", A.ELU), ("selu", A.SELU),
         ("softplus", A.Softplus), ("silu", A.SiLU), ("swish", A.SiLU), ("gelu", A.GELU),
         ("softmax", A.Softmax), ("log_softmax", A.LogSoftmax),
@@ -326,6 +385,33 @@ def test_names_give_keras_defaults():
     assert A.get("softmax").axis == -1 and A.get("log_softmax").axis == -1
     assert A.get("smooth_relu").epsilon == 1e-3
     assert A.LeakyReLU(alpha=0.3).negative_slope == 0.3  # the Keras 2 spelling
+    relu = A.get("relu")
+    assert (relu.negative_slope, relu.max_value, relu.threshold) == (0.0, None, 0.0)
+    assert A.get("celu").alpha == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [  # keras/src/activations/activations_test.py, on x = [-10, -5, 0, 5, 10]
+        ({}, [0.0, 0.0, 0.0, 5.0, 10.0]),
+        ({"negative_slope": 0.5}, [-5.0, -2.5, 0.0, 5.0, 10.0]),
+        ({"max_value": 5.0}, [0.0, 0.0, 0.0, 5.0, 5.0]),
+        ({"threshold": 5.0}, [-0.0, -0.0, 0.0, 0.0, 10.0]),
+        ({"threshold": 5.0, "max_value": 5.0}, [0.0, 0.0, 0.0, 0.0, 5.0]),
+        ({"negative_slope": 0.5, "max_value": 5.0, "threshold": 5.0}, [-7.5, -5.0, -2.5, 0.0, 5.0]),
+        ({"max_value": 6.0}, [0.0, 0.0, 0.0, 5.0, 6.0]),
+    ],
+)
+def test_relu_matches_keras_test_vectors(case, kwargs, expected):
+    Z = case.asarray(np.array([-10.0, -5.0, 0.0, 5.0, 10.0]))
+    np.testing.assert_array_equal(case.to_numpy(A.ReLU(**kwargs)(Z)), expected)
+
+
+def test_relu6_and_hard_functions_at_their_documented_points(case):
+    Z = case.asarray(np.array([-10.0, -3.0, -1.0, 0.0, 1.0, 3.0, 5.0, 12.0]))
+    np.testing.assert_array_equal(case.to_numpy(A.ReLU6()(Z)), [0, 0, 0, 0, 1, 3, 5, 6])
+    np.testing.assert_array_equal(case.to_numpy(A.HardTanh()(Z)), [-1, -1, -1, 0, 1, 1, 1, 1])
+    case.assert_close(case.to_numpy(A.HardSiLU()(Z)), [0, 0, -1 / 3, 0, 2 / 3, 3, 5, 12])
 
 
 def test_get_returns_an_instance_unchanged():
@@ -334,8 +420,8 @@ def test_get_returns_an_instance_unchanged():
 
 
 def test_get_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="mish") as info:
-        A.get("mish")
+    with pytest.raises(ValueError, match="sparsemax") as info:
+        A.get("sparsemax")
     for name in ("relu", "gelu", "leaky_relu", "log_softmax"):
         assert name in str(info.value)
 
@@ -358,6 +444,13 @@ def test_get_rejects_other_types():
         (lambda: A.GELU(approximate="tanh"), TypeError, "approximate must be True or False"),
         (lambda: A.Softmax(axis=1.5), TypeError, "axis must be an int"),
         (lambda: A.LogSoftmax(axis="last"), TypeError, "axis"),
+        (lambda: A.Softmax(axis=(0, 0)), ValueError, "distinct ints"),
+        (lambda: A.Softmax(axis=()), ValueError, "non-empty"),
+        (lambda: A.Softmax(axis=(0, 1.0)), TypeError, "axis must be an int"),
+        (lambda: A.ReLU(max_value=-1.0), ValueError, "max_value must be >= 0"),
+        (lambda: A.ReLU(threshold="0"), TypeError, "threshold must be a number"),
+        (lambda: A.ReLU(negative_slope=float("inf")), ValueError, "negative_slope"),
+        (lambda: A.CELU(alpha=0.0), ValueError, "alpha must be a positive"),
     ],
 )
 def test_bad_arguments_are_rejected(make, error, match):
@@ -389,6 +482,11 @@ def test_serialize_writes_a_name_for_defaults_and_a_dict_otherwise():
     assert repr(A.get({"class_name": "leaky_relu", "config": {"negative_slope": 0.1}})) == \
         "LeakyReLU(negative_slope=0.1)"
     assert type(A.get({"class_name": "ELU"})) is A.ELU
+    assert A.serialize(A.ReLU()) == "relu"
+    assert A.serialize(A.ReLU(max_value=6.0)) == {
+        "class_name": "ReLU", "config": {"negative_slope": 0.0, "max_value": 6.0, "threshold": 0.0}}
+    assert A.serialize(A.Softmax(axis=(0, 1))) == {"class_name": "Softmax", "config": {"axis": [0, 1]}}
+    assert A.Softmax(axis=(-1,)).axis == -1  # one axis is an int: the fused cross-entropy applies
 
 
 @pytest.mark.parametrize(

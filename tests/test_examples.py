@@ -35,6 +35,7 @@ KEY_LINES = {
     "deep_network": [r"cost after iteration", r"He initialization: train accuracy \d"],
     "optimizers_compared": [r"AdaMax, custom .* \d+\.\d+%"],
     "regularization": [r"early stopping +\d+ ", r"batch norm +\d+ "],
+    "data_parallel": [r"trained on 1 rank at 32 samples", r"test accuracy: \d+\.\d+%"],
     "grid_search_digits": [r"best settings: \{", r"test accuracy of the refitted best pipeline: \d+\.\d+%"],
 }
 

@@ -25,6 +25,9 @@ LAZY = {
         "that imports model.py",
     ("flexnet.models.model", "flexnet.io.model_files"):
         "Model.save, save_weights and load_weights: the model files sit above the models",
+    ("flexnet.training.runner", "flexnet.training.numpy_step"):
+        "the fused NumPy step imports the layers, losses and kernels it specializes; loaded for "
+        "NumPy models only",
     ("flexnet.training.runner", "flexnet.training.jax_runner"):
         "JAX is optional: its compiled runner (which imports jax) is loaded for jax models only",
     ("flexnet.models", "flexnet.io.model_files"):
@@ -32,6 +35,8 @@ LAZY = {
     ("flexnet.utils", "flexnet.data"):
         "fx.utils.to_categorical (Keras's name) is flexnet.data's, and data draws its seeds "
         "from utils",
+    ("flexnet.distributed.communicator", "flexnet.distributed.mpi"):
+        "MPI is optional: mpi4py is imported only when the process was started by an MPI launcher",
     ("flexnet.models.model", "flexnet.io.onnx_export"):
         "Model.export (Keras's name for writing ONNX): the exporters sit above the models",
 }
@@ -139,6 +144,7 @@ LAYERING = [
                     "flexnet.regularizers", "flexnet.constraints", "flexnet.schedules"]),
     ("blocks", ["flexnet.layers", "flexnet.losses", "flexnet.metrics", "flexnet.optimizers",
                 "flexnet.data", "flexnet.callbacks", "flexnet.summary", "flexnet.gradcheck"]),
+    ("distributed", ["flexnet.distributed"]),
     ("training", ["flexnet.training"]),
     ("models", ["flexnet.models"]),
     ("io", ["flexnet.io", "flexnet.saving", "flexnet.export"]),

@@ -1,6 +1,7 @@
 """Initializers and random generators: shape, dtype and device on every backend, the
-statistics of each distribution against its textbook formula, and seeding with
-``fx.utils.set_random_seed``.
+statistics of each distribution against its textbook formula, seeding with
+``fx.utils.set_random_seed``, Keras's call form ``init(shape=..., dtype=...)`` and
+``Constant`` with an array value.
 """
 
 from __future__ import annotations
@@ -470,6 +471,7 @@ def test_unseeded_initializer_follows_the_models_generator(case, init):
 
 CONFIGURED = [
     fx.initializers.Zeros(), fx.initializers.Ones(), fx.initializers.Constant(0.25),
+    fx.initializers.Constant([[1.0, -2.0, 0.5, 3.0]]), fx.initializers.Constant(np.arange(4.0)),
     fx.initializers.Identity(gain=2.0), fx.initializers.RandomUniform(-0.1, 0.3, seed=1),
     fx.initializers.RandomNormal(mean=0.5, stddev=0.01, seed=2),
     fx.initializers.TruncatedNormal(stddev=0.2, seed=None),
@@ -521,6 +523,11 @@ def test_deserialize_accepts_registered_names_and_custom_classes():
         (lambda: fx.initializers.RandomNormal(stddev=-0.1), ValueError, "stddev"),
         (lambda: fx.initializers.RandomNormal(mean=float("nan")), ValueError, "mean"),
         (lambda: fx.initializers.Constant("0.5"), ValueError, "value"),
+        (lambda: fx.initializers.Constant([1.0, float("nan")]), ValueError, "finite numbers"),
+        (lambda: fx.initializers.Constant([True, False]), ValueError, "finite numbers"),
+        (lambda: fx.initializers.Constant(np.ones(3))(shape=(2, 2)), ValueError,
+         r"value of shape \(3,\) does not broadcast to the shape \(2, 2\)"),
+        (lambda: fx.initializers.Zeros()(shape=(2,), dtype="int32"), ValueError, "dtype must be one of"),
         (lambda: fx.initializers.Orthogonal(gain=None), ValueError, "gain"),
         (lambda: fx.initializers.Identity(gain=True), ValueError, "gain"),
         (lambda: fx.initializers.GlorotUniform(seed=-1), ValueError, "seed"),
@@ -537,3 +544,67 @@ def test_deserialize_accepts_registered_names_and_custom_classes():
 def test_bad_arguments_raise_clear_errors(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+# ---------------------------------------------------------------------------
+# Keras's call form: init(shape, dtype=None) on the default backend.
+
+
+@pytest.mark.parametrize("name", sorted(fx.initializers.INITIALIZERS))
+def test_keras_call_form_gives_an_array_on_the_default_backend(case, name):
+    fx.set_backend(case.backend, case.device)
+    init = fx.initializers.get(name)
+    w = init(shape=(4, 3))
+    b = case.resolve()
+    assert array_api_compat.array_namespace(w) is b.xp
+    assert str(array_api_compat.device(w)) == str(b.device)
+    assert w.dtype == b.dtype("float32") and tuple(w.shape) == (4, 3)
+    if case.dtype == "float64":
+        assert init((4, 3), dtype=case.dtype).dtype == b.dtype("float64")
+        fx.set_floatx("float64")
+        assert init((2, 2)).dtype == b.dtype("float64")
+
+
+def test_keras_call_form_follows_the_seed():
+    fx.utils.set_random_seed(5)
+    first = fx.initializers.GlorotUniform()(shape=(3, 3))
+    fx.utils.set_random_seed(5)
+    again = fx.initializers.GlorotUniform()(shape=(3, 3))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, fx.initializers.GlorotUniform()(shape=(3, 3)))
+    seeded = fx.initializers.RandomNormal(seed=3)
+    np.testing.assert_array_equal(seeded(shape=(5,)), seeded(shape=(5,)))  # as a seeded Keras one
+
+
+def test_keras_call_form_reaches_a_user_subclass():
+    class Twos(fx.initializers.Initializer):
+        def __call__(self, shape, dtype, rng):
+            b = rng.backend
+            return b.xp.full(shape, 2.0, dtype=b.dtype(dtype), device=b.device)
+
+    np.testing.assert_array_equal(Twos()(shape=(2,)), [2.0, 2.0])
+    assert Twos()((2,), "float64", fx.random.generator(fx.Backend.resolve("numpy"), 0)).dtype == np.float64
+
+
+# ---------------------------------------------------------------------------
+# Constant with an array value.
+
+
+def test_constant_array_matches_keras(case):
+    value = np.random.default_rng(0).random((3, 3))  # keras/src/initializers/constant_initializers_test.py
+    w = fx.initializers.Constant(value)((3, 3), case.dtype, fx.random.generator(case.resolve(), 0))
+    _assert_on_case(case, w, (3, 3))
+    np.testing.assert_array_equal(case.to_numpy(w), value.astype(case.dtype))
+
+
+def test_constant_array_broadcasts_and_copies_the_value(case):
+    row = np.array([1.0, 2.0, 3.0])
+    init = fx.initializers.Constant(row)
+    row[0] = 100.0  # the initializer keeps its own copy
+    model = case.model([Dense(3, input_dim=2, kernel_initializer=init, bias_initializer=init)])
+    kernel, bias = model.get_weights()
+    np.testing.assert_array_equal(kernel, [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(bias, [1.0, 2.0, 3.0])
+    assert fx.initializers.Constant(np.float32(2.5)).get_config() == {"value": 2.5}
+    with pytest.raises(ValueError, match=r"value of shape \(3,\) does not broadcast to the shape \(3, 2\)"):
+        case.model([Dense(2, input_dim=3, kernel_initializer=init)]).build()

@@ -19,14 +19,20 @@ from flexnet import losses
 from flexnet.gradcheck import check_model_gradients, numerical_gradient, relative_error
 from flexnet.losses import (
     BinaryCrossentropy,
+    BinaryFocalCrossentropy,
     CategoricalCrossentropy,
+    CategoricalFocalCrossentropy,
     CategoricalHinge,
+    CosineSimilarity,
     Hinge,
     Huber,
     KLDivergence,
     LogCosh,
     MeanAbsoluteError,
+    MeanAbsolutePercentageError,
     MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
     SparseCategoricalCrossentropy,
     SquaredHinge,
     SumSquaredError,
@@ -121,6 +127,45 @@ def _torch_categorical_hinge(p, y):
     return torch.clamp(neg - pos + 1.0, min=0.0).mean()
 
 
+def _rescaled_log(p):
+    """Keras's log-probabilities: each row divided by its sum first."""
+    return torch.log(p / p.sum(dim=-1, keepdim=True))
+
+
+def _torch_binary_focal(gamma=2.0, alpha=None, smoothing=0.0, from_logits=False):
+    """``keras.losses.binary_focal_crossentropy`` written term for term in torch."""
+
+    def loss(p, y):
+        y = y * (1.0 - smoothing) + 0.5 * smoothing
+        p = torch.sigmoid(p) if from_logits else p
+        pc = torch.clamp(p, 1e-7, 1.0 - 1e-7)
+        bce = -(y * torch.log(pc) + (1.0 - y) * torch.log(1.0 - pc))
+        focal = (1.0 - (y * p + (1.0 - y) * (1.0 - p))) ** gamma * bce
+        if alpha is not None:
+            focal = (y * alpha + (1.0 - y) * (1.0 - alpha)) * focal
+        return focal.mean(dim=-1).mean()
+
+    return loss
+
+
+def _torch_categorical_focal(gamma=2.0, alpha=0.25, smoothing=0.0, from_logits=False):
+    """``keras.losses.categorical_focal_crossentropy`` written term for term in torch."""
+
+    def loss(p, y):
+        y = y * (1.0 - smoothing) + smoothing / y.shape[-1]
+        p = torch.softmax(p, dim=-1) if from_logits else p
+        q = torch.clamp(p / p.sum(dim=-1, keepdim=True), 1e-7, 1.0 - 1e-7)
+        a = torch.tensor(alpha, dtype=p.dtype) if isinstance(alpha, list) else alpha
+        return (a * (1.0 - q) ** gamma * -y * torch.log(q)).sum(dim=-1).mean()
+
+    return loss
+
+
+def _positive_regression(seed):
+    """Outputs and targets in (0.1, 3): rates and counts for Poisson, logs for MSLE."""
+    return 0.1 + 2.9 * _rng(seed).random((N, C)), 0.1 + 2.9 * _rng(seed + 1).random((N, C))
+
+
 def _torch_kld_keras(p, y):
     """Keras's form, clipping included: ``Σ ȳ log(ȳ / p̄)`` with both clipped to [1e-7, 1]."""
     yc, pc = torch.clamp(y, 1e-7, 1.0), torch.clamp(p, 1e-7, 1.0)
@@ -145,9 +190,24 @@ def _problems():
                        _rng(7).random((N, C)),
                        lambda z, y: F.binary_cross_entropy_with_logits(z, y)),
         "cce": (CategoricalCrossentropy(), _softmax_rows(8), _soft_targets(9),
-                lambda p, y: -(y * torch.log(p)).sum(dim=1).mean()),
+                lambda p, y: -(y * _rescaled_log(p)).sum(dim=1).mean()),
         "cce_onehot": (CategoricalCrossentropy(), _softmax_rows(8), np.eye(C)[labels],
-                       lambda p, y: F.nll_loss(torch.log(p), y.argmax(dim=1))),
+                       lambda p, y: F.nll_loss(_rescaled_log(p), y.argmax(dim=1))),
+        # probabilities that do not sum to 1 are rescaled first, as Keras does
+        "cce_unnormalized": (CategoricalCrossentropy(), _probabilities(15), np.eye(C)[labels],
+                             lambda p, y: F.nll_loss(_rescaled_log(p), y.argmax(dim=1))),
+        "cce_smoothing": (CategoricalCrossentropy(label_smoothing=0.2), _probabilities(16),
+                          np.eye(C)[labels],
+                          lambda p, y: -((0.8 * y + 0.05) * _rescaled_log(p)).sum(dim=1).mean()),
+        "cce_logits_smoothing": (CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+                                 3 * _rng(17).standard_normal((N, C)), np.eye(C)[labels],
+                                 lambda z, y: F.cross_entropy(z, y.argmax(dim=1), label_smoothing=0.1)),
+        "bce_smoothing": (BinaryCrossentropy(label_smoothing=0.3), _probabilities(18),
+                          _rng(19).random((N, C)),
+                          lambda p, y: F.binary_cross_entropy(p, 0.7 * y + 0.15)),
+        "bce_logits_smoothing": (BinaryCrossentropy(from_logits=True, label_smoothing=0.3),
+                                 3 * _rng(6).standard_normal((N, C)), _rng(7).random((N, C)),
+                                 lambda z, y: F.binary_cross_entropy_with_logits(z, 0.7 * y + 0.15)),
         "cce_logits": (CategoricalCrossentropy(from_logits=True),
                        3 * _rng(10).standard_normal((N, C)), _soft_targets(11),
                        lambda z, y: F.cross_entropy(z, y)),
@@ -156,7 +216,9 @@ def _problems():
                                     0.5 * _rng(14).random((N, C)),
                                     lambda z, y: F.cross_entropy(z, y)),
         "sparse": (SparseCategoricalCrossentropy(), _softmax_rows(12), labels,
-                   lambda p, y: F.nll_loss(torch.log(p), y)),
+                   lambda p, y: F.nll_loss(_rescaled_log(p), y)),
+        "sparse_unnormalized": (SparseCategoricalCrossentropy(), _probabilities(21), labels,
+                                lambda p, y: F.nll_loss(_rescaled_log(p), y)),
         "sparse_logits": (SparseCategoricalCrossentropy(from_logits=True),
                           3 * _rng(13).standard_normal((N, C)), labels,
                           lambda z, y: F.cross_entropy(z, y)),
@@ -176,6 +238,32 @@ def _problems():
         "kld": (KLDivergence(), _softmax_rows(34), _soft_targets(35),
                 lambda p, y: F.kl_div(torch.log(p), y, reduction="batchmean")),
         "kld_onehot": (KLDivergence(), _softmax_rows(36), np.eye(C)[_labels(37)], _torch_kld_keras),
+        "mape": (MeanAbsolutePercentageError(), *_regression(38),
+                 lambda p, y: (100.0 * (p - y).abs() / torch.clamp(y.abs(), min=1e-7)).mean()),
+        "msle": (MeanSquaredLogarithmicError(), *_positive_regression(39),
+                 lambda p, y: ((torch.log1p(p) - torch.log1p(y)) ** 2).mean()),
+        "poisson": (Poisson(), *_positive_regression(41),
+                    lambda p, y: F.poisson_nll_loss(p, y, log_input=False, eps=1e-7)),
+        "cosine_similarity": (CosineSimilarity(), *_regression(43),
+                              lambda p, y: -F.cosine_similarity(p, y, dim=1, eps=1e-7).mean()),
+        "binary_focal": (BinaryFocalCrossentropy(), _probabilities(44), _rng(45).random((N, C)),
+                         _torch_binary_focal()),
+        "binary_focal_balanced": (
+            BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.3, gamma=1.5,
+                                    label_smoothing=0.1),
+            _probabilities(46), np.round(_rng(47).random((N, C))),
+            _torch_binary_focal(gamma=1.5, alpha=0.3, smoothing=0.1)),
+        "binary_focal_logits": (BinaryFocalCrossentropy(from_logits=True, gamma=0.5),
+                                3 * _rng(48).standard_normal((N, C)), np.round(_rng(49).random((N, C))),
+                                _torch_binary_focal(gamma=0.5, from_logits=True)),
+        "categorical_focal": (CategoricalFocalCrossentropy(), _probabilities(50), np.eye(C)[labels],
+                              _torch_categorical_focal()),
+        "categorical_focal_logits": (
+            CategoricalFocalCrossentropy(alpha=[0.1, 0.2, 0.3, 0.4], gamma=3.0, from_logits=True,
+                                         label_smoothing=0.1),
+            2 * _rng(51).standard_normal((N, C)), _soft_targets(52),
+            _torch_categorical_focal(gamma=3.0, alpha=[0.1, 0.2, 0.3, 0.4], smoothing=0.1,
+                                     from_logits=True)),
     }
 
 
@@ -248,7 +336,7 @@ def test_sum_reduction_is_batch_size_times_the_mean(case):
 
 def test_unknown_reduction_is_refused():
     with pytest.raises(ValueError, match="reduction must be one of"):
-        MeanSquaredError(reduction="mean")
+        MeanSquaredError(reduction="average")
 
 
 # -- fusion with the output activation ------------------------------------------------
@@ -449,6 +537,15 @@ def test_targets_are_checked_when_a_model_computes_gradients(case):
         ("binary_crossentropy", BinaryCrossentropy),
         ("categorical_crossentropy", CategoricalCrossentropy),
         ("sparse_categorical_crossentropy", SparseCategoricalCrossentropy),
+        ("mean_absolute_percentage_error", MeanAbsolutePercentageError),
+        ("mape", MeanAbsolutePercentageError),
+        ("mean_squared_logarithmic_error", MeanSquaredLogarithmicError),
+        ("msle", MeanSquaredLogarithmicError),
+        ("poisson", Poisson),
+        ("cosine_similarity", CosineSimilarity),
+        ("binary_focal_crossentropy", BinaryFocalCrossentropy),
+        ("categorical_focal_crossentropy", CategoricalFocalCrossentropy),
+        ("BinaryFocalCrossentropy", BinaryFocalCrossentropy),
     ],
 )
 def test_get_by_name(name, cls):
@@ -715,7 +812,7 @@ def test_class_weights_match_torch_cross_entropy_weight(case64, problem, reducti
     w = loss.class_sample_weights(xp, y, class_weight, case.dtype)
     labels = torch.tensor(y_host.argmax(axis=1) if y_host.ndim == 2 else y_host)
     p = torch.tensor(P_host, requires_grad=True)
-    logp = F.log_softmax(p, dim=1) if base.from_logits else torch.log(p)
+    logp = F.log_softmax(p, dim=1) if base.from_logits else _rescaled_log(p)
     cw = torch.tensor([class_weight[c] for c in range(C)], dtype=torch.float64)
     expected = F.nll_loss(logp, labels, weight=cw, reduction="sum")
     if reduction == "sum_over_batch_size":  # torch's weighted mean divides by Σw, Keras by n
@@ -725,12 +822,12 @@ def test_class_weights_match_torch_cross_entropy_weight(case64, problem, reducti
     case.assert_close(case.to_numpy(loss.gradient(xp, y, P, w)), expected_grad.numpy())
 
 
-@pytest.mark.parametrize("shape", [(N, 1), (N + 1,), (), (1, N)])
+@pytest.mark.parametrize("shape", [(N + 1,), (1, N), (N, 2), (N, 1, 1)])
 def test_sample_weight_of_the_wrong_shape_is_refused(case, shape):
     loss, P_host, y_host, _ = _problems()["sparse"]
     xp, y, P = _on_backend(case, loss, P_host, y_host)
     w = case.asarray(np.ones(shape))
-    pattern = rf"shape \({N},\).*\({N}, {C}\).*got shape {re.escape(str(shape))}"
+    pattern = rf"shape \({N},\) or \({N}, 1\).*\({N}, {C}\).*got shape {re.escape(str(shape))}"
     with pytest.raises(ValueError, match=pattern):
         loss.value(xp, y, P, w)
     with pytest.raises(ValueError, match=pattern):
@@ -824,6 +921,12 @@ ALL_LOSSES = [
     MeanAbsoluteError(), Huber(delta=0.25), LogCosh(), Hinge(), SquaredHinge(),
     CategoricalHinge(), KLDivergence(reduction="sum"), BinaryCrossentropy(from_logits=True),
     CategoricalCrossentropy(), SparseCategoricalCrossentropy(from_logits=True, name="sce"),
+    BinaryCrossentropy(label_smoothing=0.1, reduction=None),
+    CategoricalCrossentropy(label_smoothing=0.2, reduction="mean_with_sample_weight"),
+    SparseCategoricalCrossentropy(ignore_class=255), MeanAbsolutePercentageError(),
+    MeanSquaredLogarithmicError(reduction="sum"), Poisson(), CosineSimilarity(name="cos"),
+    BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.4, gamma=1.0, from_logits=True),
+    CategoricalFocalCrossentropy(alpha=[0.2, 0.8], gamma=0.5, label_smoothing=0.1),
 ]
 
 

@@ -58,7 +58,8 @@ def _x(*shape, scale: float = 2.0, seed: int = 1):
 ACTIVATIONS = sorted({cls.name for cls in acts.ACTIVATIONS.values()
                       if cls.__module__.startswith("flexnet.activations")})
 CONFIGURED = [acts.LeakyReLU(0.05), acts.ELU(0.4), acts.SmoothReLU(0.1), acts.GELU(approximate=True),
-              acts.Softmax(axis=1), acts.LogSoftmax(axis=-1)]
+              acts.Softmax(axis=1), acts.LogSoftmax(axis=-1), acts.CELU(0.7),
+              acts.ReLU(negative_slope=0.1, max_value=2.0, threshold=0.3), acts.ReLU(threshold=-0.5)]
 
 
 def test_the_activation_table_is_covered():

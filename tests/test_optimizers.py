@@ -1,7 +1,8 @@
 """Optimizers: step-by-step agreement with ``torch.optim`` (Lion: with the paper's rule in
-NumPy), gradient clipping against ``torch.nn.utils``, convergence on test functions,
-learning-rate schedules, configs, saving and restoring the state, the custom optimizer of
-the base-class docstring, and misuse.
+NumPy; Ftrl and Keras's Nadam: with Keras's rule in NumPy, and Keras's golden values),
+gradient clipping against ``torch.nn.utils``, convergence on test functions, learning-rate
+schedules, configs, saving and restoring the state, the custom optimizer of the base-class
+docstring, and misuse.
 
 The reference trajectories come from PyTorch (autograd + ``torch.optim``) on the same
 network with the same weights and batches, never from flexnet itself.
@@ -21,7 +22,7 @@ import pytest
 
 import flexnet as fx
 from flexnet.layers import Dense
-from flexnet.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Nadam, RMSprop
+from flexnet.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Ftrl, Lion, Nadam, RMSprop
 
 N_SAMPLES, N_IN, N_HIDDEN, N_OUT = 40, 4, 5, 3
 STEPS = 25
@@ -184,13 +185,20 @@ TWINS = {
     "nadam_weight_decay": (lambda: Nadam(0.01, weight_decay=0.05),
                            lambda t, p: t.optim.NAdam(p, lr=0.01, eps=1e-7, weight_decay=0.05,
                                                       decoupled_weight_decay=True)),
+    "adamax": (lambda: Adamax(0.02, beta_1=0.85, beta_2=0.95, epsilon=1e-6),
+               lambda t, p: t.optim.Adamax(p, lr=0.02, betas=(0.85, 0.95), eps=1e-6)),
+    "adamax_defaults": (lambda: Adamax(),
+                        lambda t, p: t.optim.Adamax(p, lr=1e-3, betas=(0.9, 0.999), eps=1e-7)),
+    "adamax_clipnorm": (lambda: Adamax(0.05, clipnorm=0.2),
+                        lambda t, p: t.optim.Adamax(p, lr=0.05, eps=1e-7)),
 }
 
 
 @pytest.mark.parametrize("name", list(TWINS))
 def test_optimizer_matches_torch_step_by_step(case64, name):
     ours, theirs = TWINS[name]
-    _run_against_torch(case64, ours(), theirs)
+    clip = (lambda t, ps: [t.nn.utils.clip_grad_norm_([q], 0.2) for q in ps]) if "clipnorm" in name else None
+    _run_against_torch(case64, ours(), theirs, clip=clip)
 
 
 @pytest.mark.parametrize("batch_size", [N_SAMPLES, 10])
@@ -293,6 +301,134 @@ LION_TWINS = {
 def test_lion_matches_the_papers_rule(case64, name):
     ours, reference = LION_TWINS[name]
     _run_against_torch(case64, ours(), reference)
+
+
+# ---------------------------------------------------------------------------
+# Keras's rules (not in torch): Ftrl and Keras's Nadam, written in NumPy from keras/src/optimizers.
+
+
+class _NumpyRule:
+    """A torch optimizer's interface around ``rule(t, theta, g, state) -> theta`` in NumPy."""
+
+    def __init__(self, params, rule, init):
+        self.params = list(params)
+        self.rule = rule
+        self.state = [init(np.zeros(tuple(p.shape))) for p in self.params]
+        self.t = 0
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        import torch
+
+        self.t += 1
+        for p, state in zip(self.params, self.state):
+            new = self.rule(self.t, p.detach().numpy().copy(), p.grad.numpy(), state)
+            with torch.no_grad():
+                p.copy_(torch.from_numpy(new))
+
+
+def _keras_ftrl(lr, power=-0.5, initial=0.1, l1=0.0, l2=0.0, shrinkage=0.0, beta=0.0):
+    """keras/src/optimizers/ftrl.py, ``update_step``."""
+
+    def rule(t, theta, g, s):
+        l2_reg = l2 + beta / (2.0 * lr)
+        g_shrunk = g + 2 * shrinkage * theta
+        new_accum = s["accum"] + g * g
+        s["linear"] += g_shrunk - (new_accum ** -power - s["accum"] ** -power) / lr * theta
+        quadratic = new_accum ** -power / lr + 2 * l2_reg
+        s["accum"] = new_accum
+        return (np.clip(s["linear"], -l1, l1) - s["linear"]) / quadratic
+
+    return rule, lambda z: {"accum": z + initial, "linear": z.copy()}
+
+
+def _keras_nadam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+    """keras/src/optimizers/nadam.py: ``u_t = β1 (1 - ½ 0.96^t)``, the product of the u's, and
+    ``m̂ = u_{t+1} m / (1 - Π u_{≤t+1}) + (1 - u_t) g / (1 - Π u_{≤t})``."""
+
+    def rule(t, theta, g, s):
+        u_t, u_next = b1 * (1 - 0.5 * 0.96**t), b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        s["product"] *= u_t
+        s["m"] += (g - s["m"]) * (1 - b1)
+        s["v"] += (g * g - s["v"]) * (1 - b2)
+        m_hat = u_next * s["m"] / (1 - s["product"] * u_next) + (1 - u_t) * g / (1 - s["product"])
+        return theta - m_hat * lr / (np.sqrt(s["v"] / (1 - b2**t)) + eps)
+
+    return rule, lambda z: {"m": z.copy(), "v": z.copy(), "product": 1.0}
+
+
+KERAS_TWINS = {
+    "ftrl": (lambda: Ftrl(0.1), lambda t, p: _NumpyRule(p, *_keras_ftrl(0.1))),
+    "ftrl_regularized": (
+        lambda: Ftrl(0.05, learning_rate_power=-0.2, initial_accumulator_value=0.4,
+                     l1_regularization_strength=0.005, l2_regularization_strength=0.15,
+                     l2_shrinkage_regularization_strength=0.01, beta=0.3),
+        lambda t, p: _NumpyRule(p, *_keras_ftrl(0.05, -0.2, 0.4, 0.005, 0.15, 0.01, 0.3))),
+    "ftrl_fixed_rate": (lambda: Ftrl(0.02, learning_rate_power=0.0),
+                        lambda t, p: _NumpyRule(p, *_keras_ftrl(0.02, power=0.0))),
+    # Keras's Nadam is flexnet's with momentum_decay=1 (torch's default is 0.004).
+    "keras_nadam": (lambda: Nadam(0.01, momentum_decay=1.0),
+                    lambda t, p: _NumpyRule(p, *_keras_nadam(0.01))),
+}
+
+
+@pytest.mark.parametrize("name", list(KERAS_TWINS))
+def test_optimizer_matches_keras_rule_step_by_step(case64, name):
+    ours, reference = KERAS_TWINS[name]
+    _run_against_torch(case64, ours(), reference)
+
+
+def test_ftrl_and_adamax_match_keras_golden_values(case):
+    """keras/src/optimizers/ftrl_test.py and adamax_test.py (5e-4, as Keras's tests)."""
+    ftrl_golden = [
+        [0.0] * 10,
+        [-0.0034, -0.0077, -0.0118, -0.0157, -0.0194, -0.023, -0.0263, -0.0294, -0.0325, -0.0354],
+        [-0.0078, -0.0162, -0.0242, -0.0317, -0.0387, -0.0454, -0.0516, -0.0575, -0.0631, -0.0685],
+        [-0.0121, -0.0246, -0.0363, -0.0472, -0.0573, -0.0668, -0.0757, -0.0842, -0.0922, -0.0999],
+        [-0.0164, -0.0328, -0.0481, -0.0623, -0.0753, -0.0875, -0.099, -0.1098, -0.1201, -0.1299],
+    ]
+    adamax_golden = [
+        [0.8] * 10,
+        [0.6827, 0.6873, 0.6888, 0.6896, 0.6901, 0.6904, 0.6906, 0.6908, 0.6909, 0.691],
+        [0.5333, 0.5407, 0.5431, 0.5444, 0.5451, 0.5456, 0.546, 0.5462, 0.5464, 0.5466],
+        [0.368, 0.3773, 0.3804, 0.382, 0.3829, 0.3835, 0.384, 0.3843, 0.3846, 0.3848],
+        [0.1933, 0.204, 0.2076, 0.2094, 0.2105, 0.2112, 0.2117, 0.2121, 0.2124, 0.2126],
+    ]
+    runs = [
+        (Ftrl(0.05, learning_rate_power=-0.2, initial_accumulator_value=0.4, l1_regularization_strength=0.05,
+              l2_regularization_strength=0.15, l2_shrinkage_regularization_strength=0.01, beta=0.3),
+         ftrl_golden),
+        (Adamax(0.2, beta_1=0.85, beta_2=0.95, epsilon=1e-6), adamax_golden),
+    ]
+    grads = case.asarray(np.arange(1, 11) / 10.0)
+    for opt, golden in runs:
+        x = case.asarray(np.ones(10)) + 0.0
+        (x,) = opt.apply([x], [case.asarray(np.full(10, 0.01))])
+        for expected in golden:
+            np.testing.assert_allclose(case.to_numpy(x), expected, rtol=5e-4, atol=5e-4)
+            (x,) = opt.apply([x], [grads])
+    for opt, expected in [(Ftrl(0.5), [0.2218, 1.3954, 2.3651, 2.8814]), (Adamax(0.5), [0.5, 1.5, 2.5, 3.5])]:
+        x = case.asarray(np.array([1.0, 2.0, 3.0, 4.0]))
+        (x,) = opt.apply([x], [case.asarray(np.array([1.0, 6.0, 7.0, 2.0]))])
+        np.testing.assert_allclose(case.to_numpy(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_adamax_weight_decay_matches_keras_golden_value(case):
+    x = case.asarray(np.array([2.0]))
+    opt = Adamax(learning_rate=1.0, weight_decay=0.004)
+    for _ in range(3):  # keras/src/optimizers/adamax_test.py applies three optimizers to var1
+        (x,) = opt.apply([x], [case.asarray(np.zeros(1))])
+    np.testing.assert_allclose(case.to_numpy(x), [1.9760959], rtol=1e-6)
+
+
+def test_ftrl_l1_sets_weights_to_exactly_zero(case):
+    x = case.asarray(np.array([1.0, -2.0, 3.0]))
+    opt = Ftrl(0.1, l1_regularization_strength=10.0)
+    (x,) = opt.apply([x], [case.asarray(np.array([0.5, -0.5, 0.1]))])
+    np.testing.assert_array_equal(case.to_numpy(x), [0.0, 0.0, 0.0])
 
 
 # ---------------------------------------------------------------------------
@@ -458,7 +594,9 @@ PARABOLA_OPTIMIZERS = {
     "adam_amsgrad": (lambda: Adam(0.05, amsgrad=True), 300),
     "adamw": (lambda: AdamW(0.05, weight_decay=1e-4), 300),
     "nadam": (lambda: Nadam(0.05), 200),
+    "adamax": (lambda: Adamax(lambda t: 0.3 / (1.0 + t / 100.0)), 300),
     "lion": (lambda: Lion(lambda t: 0.1 * 0.98**t), 300),
+    "ftrl": (lambda: Ftrl(1.0), 300),
 }
 
 
@@ -489,7 +627,9 @@ ROSENBROCK_OPTIMIZERS = {
     "adam_amsgrad": (lambda: Adam(5e-2, amsgrad=True), 4000, 1e-4),
     "adamw": (lambda: AdamW(2e-2, weight_decay=1e-5), 4000, 1e-3),  # the decay moves the minimum
     "nadam": (lambda: Nadam(lambda t: 3e-2 / (1.0 + t / 1000.0)), 4000, 5e-3),
+    "adamax": (lambda: Adamax(lambda t: 0.3 / (1.0 + t / 1000.0)), 4000, 1e-4),
     "lion": (lambda: Lion(lambda t: 3e-2 * 0.998**t), 4000, 1e-4),
+    "ftrl": (lambda: Ftrl(0.5), 6000, 1e-2),  # its rate falls as 1/√n: it crawls along the valley
 }
 
 
@@ -578,6 +718,15 @@ INVALID = {
     "adamw_decay_none": (lambda: AdamW(weight_decay=None), "weight_decay"),
     "adamw_beta_2_is_1": (lambda: AdamW(beta_2=1.0), "beta_2"),
     "nadam_momentum_decay_negative": (lambda: Nadam(momentum_decay=-0.004), "momentum_decay"),
+    "adamax_beta_2_is_1": (lambda: Adamax(beta_2=1.0), "beta_2"),
+    "adamax_epsilon_negative": (lambda: Adamax(epsilon=-1e-7), "epsilon"),
+    "ftrl_power_positive": (lambda: Ftrl(learning_rate_power=0.1), "learning_rate_power"),
+    "ftrl_accumulator_negative": (lambda: Ftrl(initial_accumulator_value=-0.1), "initial_accumulator_value"),
+    "ftrl_l1_negative": (lambda: Ftrl(l1_regularization_strength=-0.1), "l1_regularization_strength"),
+    "ftrl_l2_negative": (lambda: Ftrl(l2_regularization_strength=-0.1), "l2_regularization_strength"),
+    "ftrl_shrinkage_negative": (lambda: Ftrl(l2_shrinkage_regularization_strength=-0.1),
+                                "l2_shrinkage_regularization_strength"),
+    "ftrl_beta_nan": (lambda: Ftrl(beta=float("nan")), "beta"),
     "nadam_beta_1_is_1": (lambda: Nadam(beta_1=1.0), "beta_1"),
     "lion_beta_1_is_1": (lambda: Lion(beta_1=1.0), "beta_1"),
     "lion_beta_2_negative": (lambda: Lion(beta_2=-0.1), "beta_2"),
@@ -625,7 +774,8 @@ def test_compile_unknown_optimizer_raises():
 @pytest.mark.parametrize(
     ("identifier", "cls"),
     [("adam", Adam), ("Adam", Adam), ("sgd", SGD), ("rmsprop", RMSprop), ("adagrad", Adagrad),
-     ("adadelta", Adadelta), ("AdamW", AdamW), ("nadam", Nadam), ("lion", Lion)],
+     ("adadelta", Adadelta), ("AdamW", AdamW), ("nadam", Nadam), ("lion", Lion), ("adamax", Adamax),
+     ("Ftrl", Ftrl)],
 )
 def test_compile_accepts_an_optimizer_name(identifier, cls):
     X, Y, _ = _data()
@@ -748,7 +898,7 @@ def test_get_config_reports_hyperparameters():
 
 
 @pytest.mark.parametrize("epsilon", [-1e-8, float("nan"), float("inf")])
-@pytest.mark.parametrize("cls", [Adam, RMSprop, Adagrad, Adadelta, AdamW, Nadam])
+@pytest.mark.parametrize("cls", [Adam, RMSprop, Adagrad, Adadelta, AdamW, Nadam, Adamax])
 def test_invalid_epsilon_raises(cls, epsilon):
     with pytest.raises(ValueError, match="epsilon must be a non-negative number"):
         cls(epsilon=epsilon)
@@ -778,6 +928,10 @@ CONFIGURED = {
     "nadam": lambda: Nadam(0.002, beta_1=0.8, beta_2=0.99, epsilon=1e-6, momentum_decay=0.01,
                            weight_decay=0.01),
     "lion": lambda: Lion(3e-4, beta_1=0.8, beta_2=0.95, weight_decay=0.1, global_clipnorm=1.0),
+    "adamax": lambda: Adamax(0.002, beta_1=0.8, beta_2=0.99, epsilon=1e-6, clipvalue=1.0),
+    "ftrl": lambda: Ftrl(0.02, learning_rate_power=-0.3, initial_accumulator_value=0.2,
+                         l1_regularization_strength=0.01, l2_regularization_strength=0.02,
+                         l2_shrinkage_regularization_strength=0.03, beta=0.1, weight_decay=0.01),
 }
 
 

@@ -841,9 +841,9 @@ MALFORMED = {
     "bad units": (lambda m: _entry(m, "dense")["config"].update(units=-1), "units must be a positive int"),
     "unknown argument": (lambda m: _entry(m, "dense")["config"].update(filters=3), "filters"),
     "unknown optimizer": (lambda m: m.update(compile={
-        "optimizer": {"class_name": "Adamax", "config": {}},
+        "optimizer": {"class_name": "Yogi", "config": {}},
         "loss": {"class_name": "MeanSquaredError", "config": {}}, "metrics": None, "loss_weights": None}),
-                          "unknown optimizer class 'Adamax'"),
+                          "unknown optimizer class 'Yogi'"),
     "weight entry missing": (lambda m: m["weights"][0].update(entry="weight_9999"), "weight entry"),
 }
 

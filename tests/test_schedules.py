@@ -26,6 +26,23 @@ def _values(schedule, steps=STEPS) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # Formulas, written out by hand.
 
+def _keras_restarts(initial, decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0):
+    """The reference of keras/src/optimizers/schedules/learning_rate_schedule_test.py
+    (``np_cosine_decay_restarts``), times the initial rate."""
+
+    def formula(step):
+        fac = 1.0
+        T = decay_steps
+        while step >= T:
+            step -= T
+            T *= t_mul
+            fac *= m_mul
+        decay = fac * 0.5 * (1.0 + math.cos(math.pi * step / T))
+        return initial * ((1.0 - alpha) * decay + alpha)
+
+    return formula
+
+
 FORMULAS = [
     (schedules.ExponentialDecay(0.1, 20, 0.5),
      lambda t: 0.1 * 0.5 ** (t / 20)),
@@ -52,6 +69,14 @@ FORMULAS = [
      else 0.2 * 0.5 * (1 + math.cos(math.pi * min(t - 50, 150) / 150))),
     (schedules.CosineDecay(0.05, 100, alpha=0.1, warmup_target=0.2, warmup_steps=0),
      lambda t: 0.2 * (0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 100) / 100)) + 0.1)),
+    (schedules.CosineDecayRestarts(0.1, 20), _keras_restarts(0.1, 20)),
+    (schedules.CosineDecayRestarts(0.1, 20, alpha=0.1), _keras_restarts(0.1, 20, alpha=0.1)),
+    (schedules.CosineDecayRestarts(0.1, 20, m_mul=0.9), _keras_restarts(0.1, 20, m_mul=0.9)),
+    (schedules.CosineDecayRestarts(0.1, 20, t_mul=1.0), _keras_restarts(0.1, 20, t_mul=1.0)),
+    (schedules.CosineDecayRestarts(0.05, 7, t_mul=1.5, m_mul=0.8, alpha=0.2),
+     _keras_restarts(0.05, 7, t_mul=1.5, m_mul=0.8, alpha=0.2)),
+    (schedules.CosineDecayRestarts(0.1, 3, t_mul=3.0, m_mul=4.0, alpha=0.1),  # Keras's config test
+     _keras_restarts(0.1, 3, t_mul=3.0, m_mul=4.0, alpha=0.1)),
 ]
 
 
@@ -63,6 +88,18 @@ def test_schedule_follows_its_formula(schedule, formula):
 @pytest.mark.parametrize(("schedule", "formula"), FORMULAS, ids=[repr(s) for s, _ in FORMULAS])
 def test_schedule_starts_where_the_formula_starts(schedule, formula):
     assert schedule(0) == pytest.approx(formula(0), rel=1e-15)
+
+
+@pytest.mark.parametrize("t_mul", [2.0, 3.0, 1.5])
+def test_restarts_start_exactly_at_the_period_boundaries(t_mul):
+    """At the first step of each period the rate is its peak, however the periods add up."""
+    schedule = schedules.CosineDecayRestarts(1.0, 10, t_mul=t_mul, m_mul=0.5)
+    start, length = 0.0, 10.0
+    for i in range(12):
+        assert schedule(start) == pytest.approx(0.5**i, rel=1e-12)
+        assert schedule(start + 0.999 * length) < 1e-4 * 0.5**i + 1e-15
+        start, length = start + length, length * t_mul
+    assert schedule(10**7) >= 0.0
 
 
 def test_keras_boundary_conventions():
@@ -166,6 +203,12 @@ TORCH_EQUIVALENTS = {
         schedules.CosineDecay(0.01, 240, warmup_target=0.1, warmup_steps=60)),
     "PolynomialLR": (lambda S, o: S.PolynomialLR(o, total_iters=200, power=2.0),
                      schedules.PolynomialDecay(0.1, 200, end_learning_rate=0.0, power=2.0)),
+    "CosineAnnealingWarmRestarts": (
+        lambda S, o: S.CosineAnnealingWarmRestarts(o, T_0=10, T_mult=2, eta_min=0.004),
+        schedules.CosineDecayRestarts(0.1, 10, t_mul=2.0, alpha=0.04)),
+    "CosineAnnealingWarmRestarts(T_mult=1)": (
+        lambda S, o: S.CosineAnnealingWarmRestarts(o, T_0=25, T_mult=1),
+        schedules.CosineDecayRestarts(0.1, 25, t_mul=1.0)),
 }
 
 
@@ -342,6 +385,10 @@ def test_a_schedule_without_get_config_says_so():
         (lambda: schedules.PolynomialDecay(0.1, 10, cycle="yes"), TypeError, "cycle"),
         (lambda: schedules.CosineDecay(0.1, 10, alpha=1.5), ValueError, "alpha"),
         (lambda: schedules.CosineDecay(0.1, 10, warmup_steps=5), ValueError, "warmup_target"),
+        (lambda: schedules.CosineDecayRestarts(0.1, 0), ValueError, "first_decay_steps"),
+        (lambda: schedules.CosineDecayRestarts(0.1, 10, t_mul=0.5), ValueError, "t_mul must be at least 1"),
+        (lambda: schedules.CosineDecayRestarts(0.1, 10, m_mul=-1.0), ValueError, "m_mul"),
+        (lambda: schedules.CosineDecayRestarts(0.1, 10, alpha=2.0), ValueError, "alpha"),
         (lambda: schedules.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=-1), ValueError,
          "warmup_steps"),
         (lambda: schedules.PerEpoch(schedules.CosineDecay(0.1, 10), 0), ValueError, "steps_per_epoch"),

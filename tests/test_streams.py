@@ -129,7 +129,7 @@ GEN = "of x (a generator): "
     (2, lambda b: (b[0] * np.nan, *b[1:]), ValueError, f"batch 2 {GEN}x contains NaN or infinity"),
     (1, lambda b: (b[0][:, :2], *b[1:]), ValueError,
      f"batch 1 {GEN}model 'sequential' expects x of shape (n, 3), got shape (16, 2)"),
-    (3, lambda b: (b[0], b[1] + C, b[2]), ValueError, f"batch 3 {GEN}class labels must be in [0, 2]"),
+    (3, lambda b: (b[0], b[1] + C, b[2]), ValueError, f"batch 3 {GEN}y: class labels must be in [0, 2]"),
     (0, lambda b: (b[0], b[1][:-1], b[2]), ValueError, f"batch 0 {GEN}x has 16 samples but y has 15"),
     (1, lambda b: (b[0], b[1], -b[2]), ValueError, f"batch 1 {GEN}sample_weight must be finite and non-"),
     (2, lambda b: (b[0].astype(str), *b[1:]), TypeError, f"batch 2 {GEN}x must hold numbers"),

@@ -22,7 +22,8 @@ arguments differ from the defaults, and :func:`get` reads either back:
 Your own activation joins the table with :func:`register`, after which its name
 works wherever a built-in name does (``Dense(8, activation="mine")``).
 
-The base class is in ``base.py``; the activations in ``elementwise.py``,
+The base class is in ``base.py``; the activations in ``elementwise.py`` (sigmoids, tanh,
+softsign, ...), ``rectifiers.py`` (the ReLU family and the self-gated SiLU and mish),
 ``gaussian.py`` (GELU) and ``rowwise.py`` (softmax).
 """
 
@@ -30,65 +31,100 @@ from __future__ import annotations
 
 from flexnet.activations.base import ACTIVATIONS, ActivationFunction
 from flexnet.activations.elementwise import (
-    ELU,
-    SELU,
+    Exponential,
     HardSigmoid,
-    LeakyReLU,
+    HardTanh,
     Linear,
-    ReLU,
+    LogSigmoid,
     Sigmoid,
     Sign,
-    SiLU,
-    SmoothReLU,
-    Softplus,
+    Softsign,
     Step,
     Tanh,
-    elu,
+    exponential,
     hard_sigmoid,
-    leaky_relu,
+    hard_tanh,
     linear,
-    relu,
-    selu,
+    log_sigmoid,
     sigmoid,
     sign,
-    silu,
-    smooth_relu,
-    softplus,
+    softsign,
     step,
-    swish,
     tanh,
 )
 from flexnet.activations.gaussian import GELU, gelu
+from flexnet.activations.rectifiers import (
+    CELU,
+    ELU,
+    SELU,
+    HardSiLU,
+    LeakyReLU,
+    Mish,
+    ReLU,
+    ReLU6,
+    SiLU,
+    SmoothReLU,
+    Softplus,
+    celu,
+    elu,
+    hard_silu,
+    hard_swish,
+    leaky_relu,
+    mish,
+    relu,
+    relu6,
+    selu,
+    silu,
+    smooth_relu,
+    softplus,
+    swish,
+)
 from flexnet.activations.rowwise import LogSoftmax, Softmax, log_softmax, softmax
 
 __all__ = [
     "ACTIVATIONS",
+    "CELU",
     "ELU",
     "GELU",
     "SELU",
     "ActivationFunction",
+    "Exponential",
+    "HardSiLU",
     "HardSigmoid",
+    "HardTanh",
     "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "LogSoftmax",
+    "Mish",
     "ReLU",
+    "ReLU6",
     "SiLU",
     "Sigmoid",
     "Sign",
     "SmoothReLU",
     "Softmax",
     "Softplus",
+    "Softsign",
     "Step",
     "Tanh",
+    "celu",
     "elu",
+    "exponential",
     "gelu",
     "get",
     "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
     "leaky_relu",
     "linear",
+    "log_sigmoid",
     "log_softmax",
+    "mish",
     "register",
     "relu",
+    "relu6",
     "selu",
     "serialize",
     "sigmoid",
@@ -97,6 +133,7 @@ __all__ = [
     "smooth_relu",
     "softmax",
     "softplus",
+    "softsign",
     "step",
     "swish",
     "tanh",
@@ -170,10 +207,11 @@ def register(name: str, function, derivative=None, *, overwrite: bool = False):
 
     Example:
         >>> import flexnet as fx
-        >>> cls = fx.activations.register("softsign", lambda Z: Z / (1.0 + abs(Z)),
-        ...                               lambda Z: 1.0 / (1.0 + abs(Z)) ** 2)
-        >>> layer = fx.layers.Dense(4, activation="softsign")
-        >>> fx.activations.unregister("softsign")
+        >>> cls = fx.activations.register("bent_identity",
+        ...                               lambda Z: ((Z * Z + 1.0) ** 0.5 - 1.0) / 2.0 + Z,
+        ...                               lambda Z: Z / (2.0 * (Z * Z + 1.0) ** 0.5) + 1.0)
+        >>> layer = fx.layers.Dense(4, activation="bent_identity")
+        >>> fx.activations.unregister("bent_identity")
     """
     key = name.lower() if isinstance(name, str) else name
     if isinstance(function, type):

@@ -73,7 +73,15 @@ def _number(value, what: str, *, positive: bool = False) -> float:
     return float(value)
 
 
-def _axis(axis) -> int:
+def _axis(axis, *, several: bool = False) -> int | tuple[int, ...]:
+    """An int axis, or with ``several`` a tuple (or list) of distinct ints; one-element tuples
+    become an int."""
+    if several and isinstance(axis, (tuple, list)):
+        axes = tuple(_axis(a) for a in axis)
+        if not axes or len(set(axes)) != len(axes):
+            raise ValueError(f"axis must be an int or a non-empty tuple of distinct ints, got {axis!r}")
+        return axes[0] if len(axes) == 1 else axes
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an int, got {axis!r}")
+        kind = "an int or a tuple of ints" if several else "an int"
+        raise TypeError(f"axis must be {kind}, got {axis!r}")
     return int(axis)

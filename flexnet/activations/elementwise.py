@@ -1,13 +1,13 @@
-"""Elementwise activations: identity, step and sign; the sigmoids and tanh; the rectifiers
-(ReLU and its smooth, leaky and exponential kin, softplus, SiLU).
+"""Elementwise activations: identity, step and sign; the sigmoids (logistic, hard, log);
+tanh, hard tanh and softsign; the exponential. The rectifiers are in ``rectifiers.py``.
 """
 
 from __future__ import annotations
 
-from flexnet.activations.base import ACTIVATIONS, ActivationFunction, _number
+from flexnet.activations.base import ACTIVATIONS, ActivationFunction
 
-__all__ = ["ELU", "SELU", "HardSigmoid", "LeakyReLU", "Linear", "ReLU", "SiLU", "Sigmoid", "Sign",
-           "SmoothReLU", "Softplus", "Step", "Tanh"]
+__all__ = ["Exponential", "HardSigmoid", "HardTanh", "Linear", "LogSigmoid", "Sigmoid", "Sign",
+           "Softsign", "Step", "Tanh"]
 
 
 # -- identity, step, sign -----------------------------------------------------------------------
@@ -106,6 +106,26 @@ class HardSigmoid(ActivationFunction):
         return dY * inside * (1.0 / 6.0)
 
 
+@ACTIVATIONS.register("log_sigmoid")
+class LogSigmoid(ActivationFunction):
+    """Logarithm of the sigmoid: ``f(z) = log σ(z) = -softplus(-z)``, ``f'(z) = σ(-z) = 1 - σ(z)``.
+
+    Computed as ``min(z, 0) - log1p(e^{-|z|})`` (no overflow, no ``log 0``) and the
+    derivative as ``1 - e^{f(z)} = -expm1(f(z))``, accurate in both tails.
+    """
+
+    name = "log_sigmoid"
+
+    def forward(self, xp, Z):
+        return xp.minimum(Z, 0.0) - xp.log1p(xp.exp(-xp.abs(Z)))
+
+    def backward(self, xp, Z, Y, dY):
+        return dY * -xp.expm1(Y)
+
+
+# -- tanh and its kin: hard tanh, softsign -------------------------------------------------------
+
+
 @ACTIVATIONS.register("tanh")
 class Tanh(ActivationFunction):
     """Hyperbolic tangent ``tanh(z)``, derivative ``1 - tanh²(z)``."""
@@ -119,170 +139,53 @@ class Tanh(ActivationFunction):
         return dY * (1.0 - Y * Y)
 
 
-# -- rectifiers ---------------------------------------------------------------------------------
+@ACTIVATIONS.register("hard_tanh")
+class HardTanh(ActivationFunction):
+    """Piecewise-linear tanh: ``f(z) = clip(z, -1, 1)``; ``f'(z) = 1`` for ``-1 < z < 1``, else 0
+    (``keras.activations.hard_tanh``, ``torch.nn.functional.hardtanh``)."""
 
-
-@ACTIVATIONS.register("relu")
-class ReLU(ActivationFunction):
-    """Rectified linear unit ``max(z, 0)``; derivative 1 for ``z > 0``, else 0."""
-
-    name = "relu"
+    name = "hard_tanh"
 
     def forward(self, xp, Z):
-        return xp.maximum(Z, 0.0)  # a Python scalar operand (Array API 2024.12): no zeros array
+        return xp.clip(Z, -1.0, 1.0)
 
     def backward(self, xp, Z, Y, dY):
-        return dY * xp.astype(Z > 0, dY.dtype)  # not where(): 15x slower on NumPy
+        return dY * xp.astype((Z > -1.0) & (Z < 1.0), dY.dtype)
 
 
-@ACTIVATIONS.register("smooth_relu")
-class SmoothReLU(ActivationFunction):
-    """Smooth ReLU ``f(z) = (z + sqrt(z² + ε)) / 2``, ``f'(z) = (z / sqrt(z² + ε) + 1) / 2``.
+@ACTIVATIONS.register("softsign")
+class Softsign(ActivationFunction):
+    """Softsign ``f(z) = z / (1 + |z|)``, ``f'(z) = 1 / (1 + |z|)² = (1 - |f(z)|)²``.
 
-    A differentiable ReLU: ``f(0) = sqrt(ε)/2`` and ``|f(z) - max(z, 0)| ≤ sqrt(ε)/2``.
-    With ``s = sqrt(z² + ε)`` and ``p = s + |z|`` (no cancellation), ``(s + z)(s - z) = ε``
-    gives ``f(z) = p/2`` for ``z ≥ 0`` and ``ε/(2p)`` for ``z < 0``, and ``f'(z) = f(z)/s``.
-
-    Args:
-        epsilon: ``ε > 0``, the smoothing; smaller is closer to ReLU.
+    Bergstra et al., "Quadratic Polynomials Learn Better Image Features", 2009.
     """
 
-    name = "smooth_relu"
-
-    def __init__(self, epsilon: float = 1e-3):
-        self.epsilon = _number(epsilon, "epsilon", positive=True)
+    name = "softsign"
 
     def forward(self, xp, Z):
-        P = xp.sqrt(Z * Z + self.epsilon) + xp.abs(Z)
-        return xp.where(Z >= 0, P * 0.5, (0.5 * self.epsilon) / P)
+        return Z / (xp.abs(Z) + 1.0)
 
     def backward(self, xp, Z, Y, dY):
-        return dY * Y / xp.sqrt(Z * Z + self.epsilon)
-
-    def get_config(self) -> dict:
-        return {"epsilon": self.epsilon}
+        D = 1.0 / (xp.abs(Z) + 1.0)
+        return dY * D * D
 
 
-@ACTIVATIONS.register("leaky_relu")
-class LeakyReLU(ActivationFunction):
-    """Leaky ReLU: ``f(z) = z`` for ``z > 0``, ``a·z`` otherwise; ``f'(z) = 1`` or ``a``.
+# -- exponential ----------------------------------------------------------------------------------
 
-    The default slope ``a = 0.2`` is that of ``keras.activations.leaky_relu``
-    (Keras 3); ``keras.layers.LeakyReLU`` uses 0.3 and PyTorch 0.01.
 
-    Args:
-        negative_slope: ``a``, the slope for ``z ≤ 0`` (Keras 2 called it ``alpha``,
-            which is accepted as a keyword too).
-    """
+@ACTIVATIONS.register("exponential")
+class Exponential(ActivationFunction):
+    """``f(z) = e^z``, ``f'(z) = e^z = f(z)`` (overflows to ``inf`` past ``z ≈ 709`` in float64,
+    ``88`` in float32, as the function does)."""
 
-    name = "leaky_relu"
-
-    def __init__(self, negative_slope: float = 0.2, *, alpha: float | None = None):
-        if alpha is not None:
-            if negative_slope != 0.2:
-                raise ValueError("give negative_slope or alpha (its Keras 2 name), not both")
-            negative_slope = alpha
-        self.negative_slope = _number(negative_slope, "negative_slope")
-
-    def _slope(self, xp, Z):
-        """``f'(z)``: 1 for ``z > 0``, else ``a``, from a 0/1 mask."""
-        a = self.negative_slope
-        return xp.astype(Z > 0, Z.dtype) * (1.0 - a) + a
+    name = "exponential"
 
     def forward(self, xp, Z):
-        return Z * self._slope(xp, Z)
+        return xp.exp(Z)
 
     def backward(self, xp, Z, Y, dY):
-        return dY * self._slope(xp, Z)
+        return dY * Y
 
-    def get_config(self) -> dict:
-        return {"negative_slope": self.negative_slope}
-
-
-@ACTIVATIONS.register("elu")
-class ELU(ActivationFunction):
-    """Exponential linear unit (Clevert et al., "Fast and Accurate Deep Network Learning
-    by Exponential Linear Units (ELUs)", ICLR 2016).
-
-    ``f(z) = z`` for ``z > 0``, ``α (e^z - 1)`` otherwise; ``f'(z) = 1`` or
-    ``α e^z = f(z) + α``. Computed as ``max(z, 0) + α·expm1(min(z, 0))``: no overflow.
-
-    Args:
-        alpha: ``α``, the value ``f`` tends to as ``z → -∞`` is ``-α``.
-    """
-
-    name = "elu"
-    scale = 1.0
-
-    def __init__(self, alpha: float = 1.0):
-        self.alpha = _number(alpha, "alpha")
-
-    def forward(self, xp, Z):
-        zero = xp.zeros_like(Z)
-        Y = xp.maximum(Z, zero) + self.alpha * xp.expm1(xp.minimum(Z, zero))
-        return Y if self.scale == 1.0 else Y * self.scale
-
-    def backward(self, xp, Z, Y, dY):
-        positive = xp.astype(Z > 0, Z.dtype)
-        # f'(z) = λ for z > 0, f(z) + λα for z ≤ 0 (Y is finite, so the masked term is 0).
-        D = positive * self.scale + (1.0 - positive) * (Y + self.scale * self.alpha)
-        return dY * D
-
-    def get_config(self) -> dict:
-        return {"alpha": self.alpha}
-
-
-@ACTIVATIONS.register("selu")
-class SELU(ELU):
-    """Scaled ELU (Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017):
-    ``f(z) = λ z`` for ``z > 0``, ``λ α (e^z - 1)`` otherwise; ``f'(z) = λ`` or ``f(z) + λα``,
-    with ``α ≈ 1.6733`` and ``λ ≈ 1.0507`` (the constants of Keras and PyTorch).
-    Use it with ``lecun_normal`` initialization.
-    """
-
-    name = "selu"
-    alpha = 1.6732632423543772848170429916717
-    scale = 1.0507009873554804934193349852946
-
-    def __init__(self):
-        pass
-
-    def get_config(self) -> dict:
-        return {}
-
-
-@ACTIVATIONS.register("softplus")
-class Softplus(ActivationFunction):
-    """Softplus ``f(z) = log(1 + e^z)``, ``f'(z) = σ(z)``.
-
-    Computed as ``max(z, 0) + log1p(e^{-|z|})`` (no overflow) and the derivative as
-    ``σ(z) = 1 - e^{-f(z)} = -expm1(-f(z))``, accurate in both tails.
-    """
-
-    name = "softplus"
-
-    def forward(self, xp, Z):
-        return xp.maximum(Z, xp.zeros_like(Z)) + xp.log1p(xp.exp(-xp.abs(Z)))
-
-    def backward(self, xp, Z, Y, dY):
-        return dY * -xp.expm1(-Y)
-
-
-@ACTIVATIONS.register("silu", "swish")
-class SiLU(ActivationFunction):
-    """SiLU, also named swish (Ramachandran et al., "Searching for Activation Functions",
-    2017; Elfwing et al., 2018): ``f(z) = z σ(z)``,
-    ``f'(z) = σ(z)(1 + z(1 - σ(z))) = σ(z) + f(z)(1 - σ(z))``.
-    """
-
-    name = "silu"
-
-    def forward(self, xp, Z):
-        return Z * sigmoid.forward(xp, Z)
-
-    def backward(self, xp, Z, Y, dY):
-        S = sigmoid.forward(xp, Z)
-        return dY * (S + Y * (1.0 - S))
 
 # -- instances with the default arguments ------------------------------------------------------
 
@@ -292,10 +195,7 @@ sign = Sign()
 sigmoid = Sigmoid()
 hard_sigmoid = HardSigmoid()
 tanh = Tanh()
-relu = ReLU()
-smooth_relu = SmoothReLU()
-leaky_relu = LeakyReLU()
-elu = ELU()
-selu = SELU()
-softplus = Softplus()
-silu = swish = SiLU()
+log_sigmoid = LogSigmoid()
+hard_tanh = HardTanh()
+softsign = Softsign()
+exponential = Exponential()

@@ -1,5 +1,5 @@
-"""Row-wise activations: softmax and log-softmax along an axis (the class axis), whose
-backward passes sum over that axis.
+"""Row-wise activations: softmax and log-softmax along an axis (the class axis) or several,
+whose backward passes sum over those axes.
 """
 
 from __future__ import annotations
@@ -16,16 +16,27 @@ __all__ = ["LogSoftmax", "Softmax"]
 class Softmax(ActivationFunction):
     """Softmax along ``axis``: ``y_i = e^{z_i - max z} / Σ_j e^{z_j - max z}``.
 
-    Backward: ``dZ = Y ⊙ (dY - Σ_j dY_j Y_j)`` along ``axis``.
+    Backward: ``dZ = Y ⊙ (dY - Σ_j dY_j Y_j)`` along ``axis``. With several axes (a tuple,
+    as ``keras.activations.softmax``) the sums and the max run over all of them together,
+    so the entries of each slice across those axes sum to one.
+
+    Bridle, "Probabilistic Interpretation of Feedforward Classification Network Outputs",
+    1990.
 
     Args:
-        axis: the axis that sums to one (the class axis, last by default).
+        axis: the axis that sums to one (the class axis, last by default), or a tuple of axes.
+
+    Example:
+        >>> import numpy as np
+        >>> Y = Softmax(axis=(0, 1))(np.arange(6.0).reshape(2, 3))
+        >>> round(float(np.sum(Y)), 12), Y.shape
+        (1.0, (2, 3))
     """
 
     name = "softmax"
 
-    def __init__(self, axis: int = -1):
-        self.axis = _axis(axis)
+    def __init__(self, axis: int | tuple[int, ...] = -1):
+        self.axis = _axis(axis, several=True)
 
     def forward(self, xp, Z):
         E = xp.exp(Z - xp.max(Z, axis=self.axis, keepdims=True))
@@ -35,7 +46,7 @@ class Softmax(ActivationFunction):
         return Y * (dY - xp.sum(dY * Y, axis=self.axis, keepdims=True))
 
     def get_config(self) -> dict:
-        return {"axis": self.axis}
+        return {"axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}
 
 
 @ACTIVATIONS.register("log_softmax")
@@ -45,13 +56,13 @@ class LogSoftmax(ActivationFunction):
     Backward: ``dZ = dY - softmax(Z) Σ_j dY_j`` along ``axis``, with ``softmax(Z) = e^Y``.
 
     Args:
-        axis: the normalized axis (the class axis, last by default).
+        axis: the normalized axis (the class axis, last by default), or a tuple of axes.
     """
 
     name = "log_softmax"
 
-    def __init__(self, axis: int = -1):
-        self.axis = _axis(axis)
+    def __init__(self, axis: int | tuple[int, ...] = -1):
+        self.axis = _axis(axis, several=True)
 
     def forward(self, xp, Z):
         S = Z - xp.max(Z, axis=self.axis, keepdims=True)
@@ -61,7 +72,7 @@ class LogSoftmax(ActivationFunction):
         return dY - xp.exp(Y) * xp.sum(dY, axis=self.axis, keepdims=True)
 
     def get_config(self) -> dict:
-        return {"axis": self.axis}
+        return {"axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}
 
 # -- instances with the default arguments ------------------------------------------------------
 

@@ -20,6 +20,7 @@ one logged value, early stopping), ``checkpoint.py``, ``learning_rate.py`` and
 """
 
 from flexnet.callbacks.base import CALLBACKS, Callback, CallbackList, LambdaCallback
+from flexnet.callbacks.base import as_callback_list as as_callback_list  # for Model's fit (not public)
 from flexnet.callbacks.base import check_verbose as check_verbose  # for Model's fit (not public)
 from flexnet.callbacks.checkpoint import ModelCheckpoint
 from flexnet.callbacks.history import History

@@ -65,6 +65,12 @@ class Callback:
     #: progress bar). False (the default): every batch hook runs as its batch happens.
     batch_hooks_can_lag = False
 
+    #: Whether this callback acts outside the model (it prints, writes files): in a
+    #: data-parallel ``fit`` on several processes it then runs on rank 0 only
+    #: (ProgressBar, ModelCheckpoint, CSVLogger); others run on every rank, which all
+    #: see the same logs.
+    primary_only = False
+
     def set_model(self, model) -> None:
         self.model = model
 
@@ -91,13 +97,20 @@ def _overrides(callback: Callback, hook: str) -> bool:
 
 
 class CallbackList:
-    """Calls each hook on every callback in order; batch hooks only on those that define them."""
+    """Calls each hook on every callback in order; batch hooks only on those that define them.
 
-    def __init__(self, callbacks, model, params: dict):
+    ``primary=False`` (a data-parallel ``fit`` on a rank other than 0) leaves out the
+    callbacks marked :attr:`Callback.primary_only`.
+    """
+
+    def __init__(self, callbacks, model, params: dict, primary: bool = True):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+        if not primary:
+            self.callbacks = [cb for cb in self.callbacks if not cb.primary_only]
+        for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
         self._batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_train_batch_begin")]
@@ -132,6 +145,21 @@ class CallbackList:
 
 # ----------------------------------------------------------------------
 # Argument checks shared by the callbacks.
+def as_callback_list(callbacks) -> list:
+    """``fit``'s ``callbacks``: None, one :class:`Callback` (as Keras accepts) or a list of them.
+
+    Raises:
+        TypeError: anything else, or a list holding something that is not a Callback.
+    """
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a Callback or a list of them, got {type(callbacks).__name__}")
+    return list(callbacks)
+
+
 def check_verbose(verbose) -> int:
     """0, 1 or 2; ``"auto"`` is 1, as in Keras 3 (its ``ProgbarLogger``)."""
     if verbose == "auto":

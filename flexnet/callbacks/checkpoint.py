@@ -46,6 +46,8 @@ class ModelCheckpoint(MonitorCallback):
         model.load_weights("best.weights")
     """
 
+    primary_only = True  # several ranks: rank 0 writes the file
+
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto", save_freq="epoch", initial_value_threshold: float | None = None):

@@ -53,6 +53,8 @@ class CSVLogger(Callback):
         model.fit(x, y, epochs=20, callbacks=[fx.callbacks.CSVLogger("training.csv")])
     """
 
+    primary_only = True  # several ranks: rank 0 writes the file
+
     def __init__(self, filename, separator: str = ",", append: bool = False):
         super().__init__()
         self.filename = _check_path(filename, "filename")

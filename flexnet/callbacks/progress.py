@@ -81,6 +81,7 @@ class ProgressBar(Callback):
     """
 
     batch_hooks_can_lag = True  # the bar may advance by a chunk of steps at a time
+    primary_only = True  # several ranks: rank 0 prints
 
     def __init__(self, verbose: int = 1, file=None):
         super().__init__()

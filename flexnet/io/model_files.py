@@ -3,7 +3,7 @@ besides the architecture (the compile config and the optimizer's state).
 
 A whole model stores in the archive's metadata the model's config (its layers and how
 they connect, as Keras's ``get_config``), the compile config (optimizer, losses, loss
-weights, metrics), the weight index and the optimizer's iteration count; the arrays
+weights, metrics, weighted metrics), the weight index and the optimizer's iteration count; the arrays
 are the weights and the optimizer's state. Configs name classes; loading looks the
 names up in the registry (and the ``custom_objects`` given) and checks the whole
 config before it builds anything. Nothing is imported or executed by name.
@@ -11,6 +11,7 @@ config before it builds anything. Nothing is imported or executed by name.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -18,13 +19,14 @@ import numpy as np
 
 from flexnet import metrics, registry
 from flexnet.io import keras_files
-from flexnet.io.archive import archive_bytes, parse_archive, read_archive, write_archive
+from flexnet.io.archive import archive_bytes, open_archive, write_archive
+from flexnet.layers.base import deferred_weights
 from flexnet.models import Model
-from flexnet.models.config import build_layer, check_layer_spec, serialize_layer
+from flexnet.models.config import build_layer, check_config_size, check_layer_spec, serialize_layer
 from flexnet.specs import check_custom_objects, check_keys, is_spec, short
 from flexnet.version import __version__
 
-__all__ = ["load_model", "load_weights", "model_from_bytes", "model_to_bytes", "restore_weights",
+__all__ = ["MAX_STATE_PER_WEIGHT", "load_model", "load_weights", "model_from_bytes", "model_to_bytes",
            "save_model", "save_weights", "weights_payload"]
 
 
@@ -55,15 +57,16 @@ def compile_config(model) -> dict | None:
     def metric(m, where):
         if isinstance(m, (list, tuple, dict)) and not isinstance(m, metrics.Metric):
             return _map_spec(m, metric, where)
-        return m if isinstance(m, str) else registry.serialize(m)
+        return m if isinstance(m, str) else registry.serialize(metrics.get(m))  # a loss: its mean
 
-    weights = model.loss_weights
+    weights, weighted = model.loss_weights, model._weighted_metric_spec
     return {
         "optimizer": registry.serialize(model.optimizer),
         "loss": _map_spec(model.loss, lambda loss, where: registry.serialize(loss), "loss"),
         "metrics": None if model._metric_spec is None else _map_spec(model._metric_spec, metric,
                                                                     "metrics"),
         "loss_weights": None if weights is None else _map_spec(weights, _plain_number, "loss_weights"),
+        "weighted_metrics": None if weighted is None else _map_spec(weighted, metric, "weighted_metrics"),
     }
 
 
@@ -75,7 +78,7 @@ def deserialize_compile(config, custom_objects=None, where: str = "compile confi
     """
     if not isinstance(config, dict):
         raise ValueError(f"{where} must be a dict, got {short(config)}")
-    check_keys(config, {"optimizer", "loss"}, {"metrics", "loss_weights"}, where)
+    check_keys(config, {"optimizer", "loss"}, {"metrics", "loss_weights", "weighted_metrics"}, where)
 
     def loss(spec, at):
         return registry.deserialize("loss", spec, custom_objects, at)
@@ -99,7 +102,7 @@ def deserialize_compile(config, custom_objects=None, where: str = "compile confi
     if not isinstance(config["loss"], (dict, list)):
         raise ValueError(f"{where}: loss must be a loss config, a list or a dict of them, got "
                          f"{short(config['loss'])}")
-    metric_spec = config.get("metrics")
+    metric_spec, weighted = config.get("metrics"), config.get("weighted_metrics")
     weights = config.get("loss_weights")
     return {
         "optimizer": registry.deserialize("optimizer", config["optimizer"], custom_objects,
@@ -107,6 +110,7 @@ def deserialize_compile(config, custom_objects=None, where: str = "compile confi
         "loss": _map_spec(config["loss"], loss, f"{where}: loss"),
         "metrics": None if metric_spec is None else metric(metric_spec, f"{where}: metrics"),
         "loss_weights": None if weights is None else _map_spec(weights, weight, f"{where}: loss_weights"),
+        "weighted_metrics": None if weighted is None else metric(weighted, f"{where}: weighted_metrics"),
     }
 
 
@@ -135,81 +139,128 @@ def _encode_state(node, arrays: dict, where: str):
     raise TypeError(f"{where} is a {type(node).__name__}, which cannot be saved")
 
 
-def _decode_state(node, arrays: dict, where: str):
+def _decode_state(node, read, where: str):
+    """The state tree of :func:`_encode_state`'s JSON, each ``{"array": entry}`` replaced by
+    ``read(entry, where)``."""
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, dict) and len(node) == 1:
         ((tag, value),) = node.items()
         if tag == "array" and isinstance(value, str):
-            if value not in arrays:
-                raise ValueError(f"{where} refers to the missing array entry {value!r}")
-            if arrays[value].dtype.kind not in "biuf":
-                raise ValueError(f"{where}: entry {value!r} is not a numeric array")
-            return arrays[value]
+            return read(value, where)
         if tag == "dict" and isinstance(value, dict):
-            return {k: _decode_state(v, arrays, f"{where}[{k!r}]") for k, v in value.items()}
+            return {k: _decode_state(v, read, f"{where}[{k!r}]") for k, v in value.items()}
         if tag in ("list", "tuple") and isinstance(value, list):
-            items = [_decode_state(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+            items = [_decode_state(v, read, f"{where}[{i}]") for i, v in enumerate(value)]
             return items if tag == "list" else tuple(items)
     raise ValueError(f"{where} is malformed: {short(node)}")
+
+
+#: The optimizer's arrays in a file may hold at most this many numbers per weight value
+#: (Adam with ``amsgrad`` keeps 3); a file declaring more is refused before any is read.
+MAX_STATE_PER_WEIGHT = 8
+
+
+def _saved_optimizer(archive) -> dict | None:
+    saved = archive.meta.get("optimizer")
+    if saved is not None and (not isinstance(saved, dict) or set(saved) != {"iterations", "state"}):
+        raise ValueError(f"{archive.path!r}: malformed optimizer state {short(saved)}")
+    return saved
+
+
+def _optimizer_entries(archive, index) -> list[str]:
+    """The entries the optimizer state names, their headers checked and their sizes bounded by
+    the weights' (:data:`MAX_STATE_PER_WEIGHT`); none is read."""
+    saved = _saved_optimizer(archive)
+    if saved is None:
+        return []
+    where = f"{archive.path!r}: the optimizer state"
+    entries: list[str] = []
+
+    def note(entry, at):
+        if entry not in archive:
+            raise ValueError(f"{at} refers to the missing array entry {entry!r}")
+        entries.append(entry)
+
+    _decode_state(saved["state"], note, where)
+    weight_values = sum(math.prod(spec["shape"]) for spec in index)
+    total = 0
+    for entry in entries:
+        count = math.prod(archive.member(entry).shape)
+        total += count
+        if count > weight_values or total > MAX_STATE_PER_WEIGHT * weight_values:
+            raise ValueError(f"{where} holds more numbers than an optimizer keeps for {weight_values} "
+                             f"weight values (entry {entry!r} has {count}; at most "
+                             f"{MAX_STATE_PER_WEIGHT} per weight value in all)")
+    return entries
 
 
 # ---------------------------------------------------------------------------
 # Weights.
 
 
-def _weight_entries(model) -> list[tuple[str, str, object]]:
-    """``(layer name, weight name, live array)`` for every weight, in get_weights order."""
-    out = []
-    for layer in model._flat_layers():
-        for store in (layer.params, layer.buffers):
-            for key, value in store.items():
-                out.append((layer.name, key, value))
-    return out
+def _weight_slots(model) -> list[tuple[object, dict, str]]:
+    """``(layer, store, key)`` for every weight, in get_weights order."""
+    return [(layer, store, key) for layer in model._flat_layers() for store, key in layer._weight_slots()]
 
 
 def weights_payload(model) -> tuple[list[dict], dict[str, np.ndarray]]:
     """The weight index (names, shapes, dtypes) and arrays of a built model."""
     index, arrays = [], {}
-    for i, (layer, key, value) in enumerate(_weight_entries(model)):
-        host = model.backend.to_numpy(value)
+    for i, (layer, store, key) in enumerate(_weight_slots(model)):
+        host = model.backend.to_numpy(store[key])
         name = f"weight_{i:04d}"
-        index.append({"layer": layer, "name": key, "shape": list(host.shape),
+        index.append({"layer": layer.name, "name": key, "shape": list(host.shape),
                       "dtype": str(host.dtype), "entry": name})
         arrays[name] = host
     return index, arrays
 
 
-def _check_weight_index(index, arrays, path) -> None:
+def _weight_index(archive) -> list[dict]:
+    """The file's weight index, each entry's header read and checked against it (no body is read).
+
+    Raises:
+        ValueError: a malformed index, an entry it names that is missing or named twice,
+            or a header that disagrees with it or holds no floats.
+    """
+    path, index = archive.path, archive.meta.get("weights")
     if not isinstance(index, list):
         raise ValueError(f"{path!r} is corrupted: its weight index is {short(index)}, not a list")
+    seen = set()
     for spec in index:
-        if not isinstance(spec, dict) or not isinstance(spec.get("entry"), str) \
-                or spec["entry"] not in arrays:
+        if (not isinstance(spec, dict) or not isinstance(spec.get("entry"), str)
+                or not isinstance(spec.get("shape"), list)):
+            raise ValueError(f"{path!r} is corrupted: weight entry {short(spec)} is malformed")
+        entry = spec["entry"]
+        if entry in seen:
+            raise ValueError(f"{path!r} is corrupted: its weight index names entry {entry!r} twice")
+        seen.add(entry)
+        if entry not in archive:
             raise ValueError(f"{path!r} is corrupted: weight entry {short(spec)} is missing")
-        if arrays[spec["entry"]].dtype.kind != "f":
-            raise ValueError(f"{path!r}: weight {spec.get('layer')}/{spec.get('name')} is not a float "
-                             f"array ({arrays[spec['entry']].dtype})")
+        member = archive.member(entry)
+        label = f"{spec.get('layer')}/{spec.get('name')}"
+        if member.dtype.kind != "f":
+            raise ValueError(f"{path!r}: weight {label} is not a float array ({member.dtype})")
+        if spec["shape"] != list(member.shape) or spec.get("dtype", str(member.dtype)) != str(member.dtype):
+            raise ValueError(f"{path!r} is corrupted: its index gives weight {label} the shape "
+                             f"{spec['shape']} ({spec.get('dtype')}) but entry {entry!r} holds "
+                             f"{list(member.shape)} ({member.dtype})")
+    return index
 
 
-def restore_weights(model, index, arrays, path) -> None:
-    """Check a weight index against a built model, then set every weight (all or nothing)."""
-    _check_weight_index(index, arrays, path)
-    entries = _weight_entries(model)
-    if len(index) != len(entries):
+def _check_shapes(index, slots, model, path) -> None:
+    """The file's weights fit the model's, one by one (before any array is read)."""
+    if len(index) != len(slots):
         raise ValueError(f"{path!r} holds {len(index)} weights but model {model.name!r} has "
-                         f"{len(entries)}")
-    values = []
-    for spec, (layer, key, live) in zip(index, entries):
-        value = arrays[spec["entry"]]
-        if tuple(value.shape) != tuple(live.shape):
+                         f"{len(slots)}")
+    for spec, (layer, store, key) in zip(index, slots):
+        shape = tuple(store[key].shape)
+        if tuple(spec["shape"]) != shape:
             raise ValueError(
                 f"{path!r}: weight {spec.get('layer')}/{spec.get('name')} has shape "
-                f"{tuple(value.shape)} ({value.dtype}) but layer {layer!r} expects {key} of shape "
-                f"{tuple(live.shape)}"
+                f"{tuple(spec['shape'])} ({spec.get('dtype')}) but layer {layer.name!r} expects {key} "
+                f"of shape {shape}"
             )
-        values.append(value)
-    model.set_weights(values)
 
 
 def save_weights(model, path) -> None:
@@ -222,12 +273,17 @@ def save_weights(model, path) -> None:
 def load_weights(model, path) -> None:
     """Set a built model's weights from a file written by :func:`save_weights` or ``model.save``.
 
-    Weights are matched by position; every shape is checked before any weight
-    changes, so a mismatch leaves the model as it was.
+    Weights are matched by position; every shape is checked against the file's index
+    before any array is read, and every array is read before any weight changes, so an
+    error leaves the model as it was.
     """
     model._require_built("load_weights()")
-    meta, arrays = read_archive(path, kind="weights")
-    restore_weights(model, meta.get("weights"), arrays, os.fspath(path))
+    with open_archive(path, kind="weights") as archive:
+        index = _weight_index(archive)
+        archive.check_entries([spec["entry"] for spec in index] + _optimizer_entries(archive, index))
+        _check_shapes(index, _weight_slots(model), model, archive.path)
+        values = [archive.read(spec["entry"]) for spec in index]
+    model.set_weights(values)
 
 
 # ---------------------------------------------------------------------------
@@ -319,6 +375,7 @@ def _model_payload(model) -> tuple[dict, dict]:
         "optimizer": state,
         "weights": index,
     }
+    check_config_size(meta["model"], f"cannot save model {model.name!r}: its config")
     _check_json(meta["model"], f"model {model.name!r}: config")
     _check_json(meta["compile"], f"model {model.name!r}: compile config")
     return meta, arrays
@@ -327,54 +384,66 @@ def _model_payload(model) -> tuple[dict, dict]:
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True, *,
                backend=None, device=None, dtype=None):
     """The body of :func:`flexnet.models.load_model`: a ``.keras`` path is read as a Keras 3
-    file (:mod:`flexnet.io.keras_files`), any other as a flexnet archive."""
+    file (:mod:`flexnet.io.keras_files`), any other as a flexnet archive (see :func:`_rebuild`)."""
     if _is_keras_path(filepath):
         return keras_files.load_keras(filepath, custom_objects, compile, backend=backend, device=device,
                                       dtype=dtype)
-    path = os.fspath(filepath)
-    meta, arrays = read_archive(path, kind="model")
-    return _rebuild(meta, arrays, path, custom_objects, compile, backend, device, dtype)
+    with open_archive(filepath, kind="model") as archive:
+        return _rebuild(archive, custom_objects, compile, backend, device, dtype)
 
 
 def model_from_bytes(data: bytes, custom_objects: dict | None = None, compile: bool = True, *,
                      backend=None, device=None, dtype=None):
-    """The model :func:`model_to_bytes` wrote, rebuilt as :func:`load_model` rebuilds a file."""
-    meta, arrays = parse_archive(data, "<model bytes>", kind="model")
-    return _rebuild(meta, arrays, "<model bytes>", custom_objects, compile, backend, device, dtype)
+    """The model :func:`model_to_bytes` wrote, rebuilt as :func:`load_model` rebuilds a file
+    (with the same checks and bounds: the bytes may come from an untrusted pickle)."""
+    with open_archive("<model bytes>", kind="model", data=data) as archive:
+        return _rebuild(archive, custom_objects, compile, backend, device, dtype)
 
 
-def _rebuild(meta, arrays, path, custom_objects, compile, backend, device, dtype):
+def _rebuild(archive, custom_objects, compile, backend, device, dtype):
+    """A model from an open flexnet archive.
+
+    Everything is checked before anything is allocated: the metadata and config (with
+    their caps), every entry's header against the index, undeclared entries refused,
+    then the model is built with :func:`~flexnet.layers.base.deferred_weights` (no initial
+    values drawn) and each weight's shape compared with the index. Only then are the
+    arrays read, one at a time, each bounded by its header, straight into the model.
+    """
     custom_objects = check_custom_objects(custom_objects)
+    path, meta = archive.path, archive.meta
     check_keys(meta, {"format", "version", "kind", "model", "weights", "dtype"},
-                {"flexnet_version", "backend", "device", "compile", "optimizer"}, f"{path!r} metadata")
+               {"flexnet_version", "backend", "device", "compile", "optimizer"}, f"{path!r} metadata")
     if meta["dtype"] not in ("float32", "float64"):
-        raise ValueError(f"{path!r}: unknown dtype {meta['dtype']!r}")
+        raise ValueError(f"{path!r}: unknown dtype {short(meta['dtype'])}")
     cls = check_layer_spec(meta["model"], custom_objects, f"{path!r}: the model config")
     if not issubclass(cls, Model):
         raise ValueError(f"{path!r}: the config describes a {meta['model']['class_name']}, not a model")
-    _check_weight_index(meta["weights"], arrays, path)
-    training, state = None, None
+    index = _weight_index(archive)
+    archive.check_entries([spec["entry"] for spec in index] + _optimizer_entries(archive, index))
+    training = None
     if compile and meta.get("compile") is not None:
         training = deserialize_compile(meta["compile"], custom_objects, f"{path!r}: the compile config")
-        saved = meta.get("optimizer")
-        if saved is not None:
-            if not isinstance(saved, dict) or set(saved) != {"iterations", "state"}:
-                raise ValueError(f"{path!r}: malformed optimizer state {short(saved)}")
-            state = {"iterations": saved["iterations"],
-                     "state": _decode_state(saved["state"], arrays, f"{path!r}: the optimizer state")}
     try:
-        model = build_layer(cls, meta["model"], custom_objects, backend=backend, device=device,
-                            dtype=dtype or meta["dtype"])
+        with deferred_weights():
+            model = build_layer(cls, meta["model"], custom_objects, backend=backend, device=device,
+                                dtype=dtype or meta["dtype"])
     except TypeError as exc:
         raise ValueError(f"{path!r}: cannot rebuild the model: {exc}") from None
     if not model.built:
         raise ValueError(f"{path!r}: the model config does not say its input shape")
-    restore_weights(model, meta["weights"], arrays, path)
+    slots = _weight_slots(model)
+    _check_shapes(index, slots, model, path)
+    for spec, (_, store, key) in zip(index, slots):
+        store[key] = model.backend.from_numpy(archive.read(spec["entry"]), model.dtype)
+    saved = _saved_optimizer(archive)
     if training is not None:
         try:
             model.compile(**training)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path!r}: cannot compile the model as saved: {exc}") from None
-        if state is not None:
-            model.optimizer.set_state(state, model.trainable_weights)
+        if saved is not None:
+            state = _decode_state(saved["state"], lambda entry, at: archive.read(entry),
+                                  f"{path!r}: the optimizer state")
+            model.optimizer.set_state({"iterations": saved["iterations"], "state": state},
+                                      model.trainable_weights)
     return model

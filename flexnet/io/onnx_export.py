@@ -97,12 +97,6 @@ def _named(op_type: str, **attributes):
     return convert
 
 
-def _softmax(op_type):
-    def convert(b, act, x, hint):
-        return b.op(op_type, [x], hint, axis=act.axis)
-    return convert
-
-
 def _step(b, act, x, hint):
     positive = b.op("Greater", [x, b.scalar(f"{hint}/zero", 0.0)], f"{hint}/positive")
     return b.op("Cast", [positive], hint, to=b.elem_type)
@@ -148,9 +142,74 @@ def _leaky_relu(b, act, x, hint):
     return b.op("LeakyRelu", [x], hint, alpha=act.negative_slope)
 
 
+def _clip(low: float, high: float):
+    def convert(b, act, x, hint):
+        return b.op("Clip", [x, b.scalar(f"{hint}/low", low), b.scalar(f"{hint}/high", high)], hint)
+    return convert
+
+
+def _relu(b, act, x, hint):
+    """Keras 3's relu: ``clip(z [z > θ], 0, m) - a max(θ - z, 0)`` (plain Relu by default)."""
+    if act.negative_slope == 0.0 and act.max_value is None and act.threshold == 0.0:
+        return b.op("Relu", [x], hint)
+    above = b.op("Cast", [b.op("Greater", [x, b.scalar(f"{hint}/theta", act.threshold)], f"{hint}/gt")],
+                 f"{hint}/above", to=b.elem_type)
+    y = b.op("Mul", [x, above], f"{hint}/passed")
+    if act.max_value is not None:
+        y = b.op("Clip", [y, b.scalar(f"{hint}/zero", 0.0), b.scalar(f"{hint}/cap", act.max_value)],
+                 f"{hint}/capped")
+    if act.negative_slope != 0.0:
+        below = b.op("Relu", [b.op("Sub", [b.scalar(f"{hint}/theta2", act.threshold), x], f"{hint}/gap")],
+                     f"{hint}/below")
+        y = b.op("Sub", [y, b.op("Mul", [below, b.scalar(f"{hint}/slope", act.negative_slope)],
+                                 f"{hint}/leak")], hint)
+    return y
+
+
+def _log_sigmoid(b, act, x, hint):  # log σ(z) = -softplus(-z)
+    neg = b.op("Neg", [x], f"{hint}/neg")
+    return b.op("Neg", [b.op("Softplus", [neg], f"{hint}/softplus")], hint)
+
+
+def _mish(b, act, x, hint):
+    if b.opset >= 18:
+        return b.op("Mish", [x], hint)
+    return b.op("Mul", [x, b.op("Tanh", [b.op("Softplus", [x], f"{hint}/softplus")], f"{hint}/tanh")], hint)
+
+
+def _celu(b, act, x, hint):
+    return b.op("Celu", [x], hint, alpha=act.alpha)
+
+
+def _softmax_axes(log: bool):
+    """Softmax (or log-softmax) over one axis, or over several: ``e^{z - max} / Σ e^{z - max}``
+    reduced over all of them."""
+    def convert(b, act, x, hint):
+        axes = act.axis if isinstance(act.axis, tuple) else (act.axis,)
+        if len(axes) == 1:
+            return b.op("LogSoftmax" if log else "Softmax", [x], hint, axis=axes[0])
+        axes_name = b.const(f"{hint}/axes", np.asarray(axes, dtype=np.int64))
+        shifted = b.op("Sub", [x, b.op("ReduceMax", [x, axes_name], f"{hint}/max", keepdims=1)],
+                       f"{hint}/shifted")
+        total = b.op("ReduceSum", [b.op("Exp", [shifted], f"{hint}/exp"), axes_name], f"{hint}/sum",
+                     keepdims=1)
+        if log:
+            return b.op("Sub", [shifted, b.op("Log", [total], f"{hint}/log")], hint)
+        return b.op("Div", [b.op("Exp", [shifted], f"{hint}/exp2"), total], hint)
+    return convert
+
+
 #: Activation class -> converter. Exact classes: a subclass may compute something else.
 ACTIVATIONS = {
-    acts.ReLU: _named("Relu"),
+    acts.ReLU: _relu,
+    acts.ReLU6: _clip(0.0, 6.0),
+    acts.HardTanh: _clip(-1.0, 1.0),
+    acts.Softsign: _named("Softsign"),
+    acts.Exponential: _named("Exp"),
+    acts.HardSiLU: _named("HardSwish"),
+    acts.LogSigmoid: _log_sigmoid,
+    acts.Mish: _mish,
+    acts.CELU: _celu,
     acts.Sigmoid: _named("Sigmoid"),
     acts.Tanh: _named("Tanh"),
     acts.Softplus: _named("Softplus"),
@@ -159,8 +218,8 @@ ACTIVATIONS = {
     acts.ELU: _elu,
     acts.SELU: _selu,
     acts.LeakyReLU: _leaky_relu,
-    acts.Softmax: _softmax("Softmax"),
-    acts.LogSoftmax: _softmax("LogSoftmax"),
+    acts.Softmax: _softmax_axes(log=False),
+    acts.LogSoftmax: _softmax_axes(log=True),
     acts.Step: _step,
     acts.SiLU: _silu,
     acts.SmoothReLU: _smooth_relu,

@@ -8,10 +8,13 @@ the weights with :meth:`Layer.add_weight`); ``forward(X, training)`` returns
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,7 +26,7 @@ from flexnet.layers.node import is_symbolic
 from flexnet.registry import Kind
 from flexnet.transfer import as_host_array, writable
 
-__all__ = ["Cache", "Layer", "normalize_axes", "normalize_shape"]
+__all__ = ["Cache", "Layer", "WeightSpec", "deferred_weights", "normalize_axes", "normalize_shape"]
 
 
 class Cache(SimpleNamespace):
@@ -34,6 +37,38 @@ class Cache(SimpleNamespace):
     to it before the call's ``forward`` and again before its ``backward``; a layer
     used on its own keeps one.
     """
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A weight declared by :meth:`Layer.add_weight` but not made (see :func:`deferred_weights`).
+
+    Attributes:
+        shape: its shape.
+        dtype: its dtype name.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+_DEFERRED = contextvars.ContextVar("flexnet_deferred_weights", default=False)
+
+
+@contextlib.contextmanager
+def deferred_weights():
+    """Within this block, :meth:`Layer.add_weight` draws no initial values and allocates
+    nothing: it records a :class:`WeightSpec` in the weight's place.
+
+    Loading a model builds it this way, compares every weight's shape with the file's
+    index, then puts the file's arrays in those places; a layer built here is not usable
+    until every weight is set.
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 def _snake_case(name: str) -> str:
@@ -178,10 +213,17 @@ class Layer(ABC):
         ``backward``); others go to ``buffers``. A ``regularizer`` adds ``R(W)`` to the
         loss and ``∂R/∂W`` to ``grads[name]``; a ``constraint`` projects the weight
         after every optimizer step.
+
+        Within :func:`deferred_weights` (while a model is loaded from a file) it returns a
+        :class:`WeightSpec` and draws nothing; the file's values take its place.
         """
         if self.backend is None:
             raise RuntimeError(f"layer {self.name!r}: add_weight is called from build()")
-        value = initializers.get(initializer)(tuple(shape), self.dtype, self.rng)
+        shape = tuple(shape)
+        if _DEFERRED.get():
+            value = WeightSpec(shape, self.dtype)
+        else:
+            value = initializers.get(initializer)(shape, self.dtype, self.rng)
         (self.params if trainable else self.buffers)[name] = value
         if regularizer is not None:
             self.regularizers[name] = regularizers.get(regularizer)
@@ -311,18 +353,39 @@ class Layer(ABC):
         return [self.backend.to_numpy(w) for w in self.weights]
 
     def set_weights(self, weights) -> None:
-        """Replace the weights from arrays of the same shapes (copied, never shared)."""
-        names = [(self.params, k) for k in self.params] + [(self.buffers, k) for k in self.buffers]
-        weights = list(weights)
-        expected = [tuple(store[k].shape) for store, k in names]
-        given = [tuple(np.shape(w)) for w in weights]
+        """Replace the weights from arrays of the same shapes (copied, never shared).
+
+        Every array is checked (count, shape, real numbers) before any weight changes.
+
+        Raises:
+            ValueError: a wrong count or shape. TypeError: an array that does not hold
+                real numbers (strings, complex numbers, objects).
+        """
+        self._assign_weights(self._checked_weights(weights))
+
+    def _weight_slots(self) -> list[tuple[dict, str]]:
+        """``(store, key)`` of every weight, in :attr:`weights` order."""
+        return [(self.params, k) for k in self.params] + [(self.buffers, k) for k in self.buffers]
+
+    def _checked_weights(self, weights) -> list[np.ndarray]:
+        """``weights`` as fresh host arrays of the layer's dtype, each checked; nothing is set."""
+        slots = self._weight_slots()
+        hosts = [as_host_array(w, f"weight {i} of layer {self.name!r}") for i, w in enumerate(weights)]
+        expected = [tuple(store[k].shape) for store, k in slots]
+        given = [tuple(h.shape) for h in hosts]
         if given != expected:
             raise ValueError(
                 f"layer {self.name!r} expects weights of shapes {expected}, got {given}"
             )
-        for (store, key), w in zip(names, weights):
-            host = np.array(as_host_array(w, f"weight of layer {self.name!r}"),
-                            dtype=np.dtype(self.dtype), copy=True)
+        for (_, key), host in zip(slots, hosts):
+            if host.dtype.kind not in "iuf":
+                raise TypeError(f"layer {self.name!r}: weight {key!r} must hold real numbers (float or "
+                                f"int), got dtype {host.dtype}")
+        return [np.array(h, dtype=np.dtype(self.dtype), copy=True) for h in hosts]
+
+    def _assign_weights(self, hosts: list[np.ndarray]) -> None:
+        """Put checked host arrays (from :meth:`_checked_weights`) in place of the weights."""
+        for (store, key), host in zip(self._weight_slots(), hosts):
             store[key] = self.backend.from_numpy(host)
 
     def get_config(self) -> dict:

@@ -10,15 +10,20 @@ from abc import ABC, abstractmethod
 
 import array_api_compat
 
-from flexnet.backend import dtype_name
+from flexnet.backend import dtype_name, floatx
 from flexnet.registry import Kind
+from flexnet.transfer import as_host_array, is_array, namespace_of, to_device_like
 
-__all__ = ["EPSILON", "LOSSES", "REDUCTIONS", "Loss"]
+__all__ = ["EPSILON", "LOSSES", "REDUCTIONS", "Loss", "call_arrays", "check_sample_weight"]
 
 
 EPSILON = 1e-7  # probabilities are clipped to [ε, 1 - ε] before a log, as in Keras
 
-REDUCTIONS = ("sum_over_batch_size", "sum")
+#: Keras 3's reductions. ``None`` (or ``"none"``) keeps the per-sample values; ``"mean"`` is
+#: ``"sum_over_batch_size"``.
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None, "none")
+#: The reductions that average: the epoch's loss is their batch values weighted by batch size.
+MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 
 class Loss(ABC):
@@ -26,33 +31,44 @@ class Loss(ABC):
 
     Subclasses implement :meth:`values` and :meth:`gradients`; both receive
     targets ``y`` already checked by :meth:`prepare_targets`. The reduction, with
-    optional per-sample weights ``w`` (shape ``(n,)``), is done here: ``value``
-    gives ``L = s Σ_i w_i ℓ_i`` and ``gradient`` gives ``∂L/∂P_i = s w_i ∂ℓ_i/∂P_i``
-    with ``s = 1/n`` (``"sum_over_batch_size"``: divided by the batch size, not by
-    ``Σ w``, as in Keras) or ``s = 1`` (``"sum"``).
+    optional per-sample weights ``w`` (shape ``(n,)``) and a mask ``m`` of the samples
+    that count (:meth:`mask`, all ones but for ``ignore_class``), is done here: the loss
+    is ``L = Σ_i c_i ℓ_i`` and its gradient ``∂L/∂P_i = c_i ∂ℓ_i/∂P_i`` with
+
+    - ``"sum_over_batch_size"`` (or ``"mean"``, the default): ``c_i = w_i m_i / Σ_j m_j``,
+      divided by the batch size (the samples that count), not by ``Σ w``, as in Keras;
+    - ``"sum"``: ``c_i = w_i m_i``;
+    - ``"mean_with_sample_weight"``: ``c_i = w_i m_i / Σ_j w_j m_j`` (the weighted mean;
+      ``1/n`` without weights);
+    - ``None`` (or ``"none"``): no reduction. Called on a batch, the loss returns the
+      weighted per-sample values ``w_i m_i ℓ_i``, shape ``(n,)``; ``compile`` refuses it, as
+      training needs one number.
+
+    A sum over nothing (all weights or all of the mask zero) divides by 1, so the loss is
+    0, not NaN. Keras's losses on a batch: ``loss(y_true, y_pred, sample_weight=None)``.
 
     Args:
-        reduction: ``"sum_over_batch_size"`` (mean over samples) or ``"sum"``.
+        reduction: one of :data:`REDUCTIONS`.
         name: the name shown in logs.
 
     Example:
         >>> import numpy as np
-        >>> import array_api_compat.numpy as xp
         >>> from flexnet.losses import MeanSquaredError
-        >>> loss = MeanSquaredError()
-        >>> y, P = np.array([[0.0], [1.0]]), np.array([[1.0], [1.0]])
-        >>> float(loss.value(xp, y, P)), float(loss.value(xp, y, P, np.array([3.0, 1.0])))
+        >>> y, p = np.array([[0.0], [1.0]]), np.array([[1.0], [1.0]])
+        >>> float(MeanSquaredError()(y, p)), float(MeanSquaredError()(y, p, sample_weight=[3.0, 1.0]))
         (0.5, 1.5)
+        >>> MeanSquaredError(reduction=None)(y, p, sample_weight=2.0)
+        array([2., 0.])
     """
 
     name = "loss"
     #: True when targets are class indices (shape ``(n,)``) rather than arrays like the output.
     sparse_targets = False
 
-    def __init__(self, reduction: str = "sum_over_batch_size", name: str | None = None):
+    def __init__(self, reduction: str | None = "sum_over_batch_size", name: str | None = None):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = None if reduction == "none" else reduction
         if name is not None:
             self.name = name
 
@@ -64,50 +80,104 @@ class Loss(ABC):
     def gradients(self, xp, y, P):
         """``∂ℓ_i/∂P_i`` for every sample, same shape as ``P`` (not divided by ``n``)."""
 
+    def mask(self, xp, y, P):
+        """The samples that count, as 0/1 in ``P``'s dtype, shape ``(n,)``; None when all do."""
+        return None
+
+    @property
+    def reduces(self) -> bool:
+        """False for ``reduction=None``: the loss of a batch is its per-sample values."""
+        return self.reduction is not None
+
     def scale(self, n: int) -> float:
-        """The factor that reduces a sum of ``n`` per-sample losses: ``1/n`` or 1."""
-        return 1.0 / n if self.reduction == "sum_over_batch_size" else 1.0
+        """What a batch's loss is per sample for the epoch's totals: ``1/n`` for the averaging
+        reductions (the epoch's loss is the batch losses weighted by batch size, as Keras),
+        1 for ``"sum"``."""
+        return 1.0 / n if self.reduction in MEAN_REDUCTIONS else 1.0
+
+    def factors(self, xp, y, P, sample_weight=None):
+        """The ``c_i`` of the reduction (see the class docstring): a Python float when they
+        are all equal, else an ``(n,)`` array on ``P``'s device. No device read.
+
+        Raises:
+            ValueError: ``sample_weight`` of another shape than ``()``, ``(n,)`` or ``(n, 1)``.
+        """
+        n = P.shape[0]
+        w = None if sample_weight is None else check_sample_weight(xp, sample_weight, P)
+        m = self.mask(xp, y, P)
+        c = w if m is None else (m if w is None else w * m)
+        if self.reduction in ("sum", None):
+            return 1.0 if c is None else c
+        if self.reduction == "mean_with_sample_weight" and w is not None:
+            return c / _nonzero(xp, xp.sum(c))
+        if m is None:
+            return 1.0 / max(n, 1) if c is None else c * (1.0 / max(n, 1))
+        return c / _nonzero(xp, xp.sum(m))
 
     def value(self, xp, y, P, sample_weight=None):
-        """The reduced loss ``L`` as a 0-d array on ``P``'s device.
+        """The reduced loss ``L`` as a 0-d array on ``P``'s device (the weighted per-sample
+        values, shape ``(n,)``, for ``reduction=None``).
 
         Args:
             xp: the array namespace of ``P``.
             y: targets prepared by :meth:`prepare_targets`.
             P: the network's output, shape ``(n, ...)``.
-            sample_weight: optional per-sample weights ``w``, shape ``(n,)``, on ``P``'s
-                device (cast to ``P``'s dtype if needed).
+            sample_weight: optional per-sample weights ``w``: shape ``(n,)`` or ``(n, 1)``, or
+                one weight for all (a number or a 0-d array), on ``P``'s device.
 
         Raises:
-            ValueError: ``sample_weight`` is not of shape ``(n,)``.
+            ValueError: ``sample_weight`` has another shape.
         """
-        if sample_weight is None:
-            return xp.sum(self.values(xp, y, P)) * self.scale(P.shape[0])
-        w = _check_sample_weight(xp, sample_weight, P)
-        return xp.sum(self.values(xp, y, P) * w) * self.scale(P.shape[0])
+        c = self.factors(xp, y, P, sample_weight)
+        if isinstance(c, float) and self.reduces:
+            return xp.sum(self.values(xp, y, P)) * c
+        weighted = self.values(xp, y, P) * c
+        return xp.sum(weighted) if self.reduces else weighted
 
     def gradient(self, xp, y, P, sample_weight=None):
-        """``∂L/∂P``, same shape as ``P``; ``sample_weight`` as in :meth:`value`."""
-        if sample_weight is None:
-            return self.gradients(xp, y, P) * self.scale(P.shape[0])
-        return self._weighted(xp, self.gradients(xp, y, P), P, sample_weight)
+        """``∂L/∂P``, same shape as ``P``; ``sample_weight`` as in :meth:`value`. For
+        ``reduction=None`` it is the gradient of the sum of the weighted per-sample values."""
+        return self._reduced(xp, self.gradients(xp, y, P), self.factors(xp, y, P, sample_weight))
 
-    def _weighted(self, xp, G, P, sample_weight):
-        """``s w_i G_i`` row by row: per-sample gradients ``G`` weighted and reduced."""
-        w = _check_sample_weight(xp, sample_weight, P) * self.scale(P.shape[0])
-        return G * xp.reshape(w, (P.shape[0],) + (1,) * (P.ndim - 1))
+    @staticmethod
+    def _reduced(xp, G, c):
+        """``c_i G_i`` row by row: per-sample gradients ``G`` times the reduction's factors."""
+        if isinstance(c, float):
+            return G * c
+        return G * xp.reshape(c, (G.shape[0],) + (1,) * (G.ndim - 1))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss of a batch, e.g. ``fx.losses.get("mse")(y, p)``."""
-        xp = array_api_compat.array_namespace(y_true, y_pred)
-        y = self.prepare_targets(xp, y_true, y_pred.shape, dtype_name(y_pred.dtype))
-        return self.value(xp, y, y_pred, sample_weight)
+        """The loss of a batch, as Keras's ``loss(y_true, y_pred, sample_weight)``.
+
+        ``y_pred`` is an array of any backend (or a list, read as NumPy); ``y_true`` and
+        ``sample_weight`` are brought to its device. A 1-D ``y_pred`` holds ``n`` samples of
+        one output. Returns a 0-d array (the per-sample values for ``reduction=None``).
+
+        Raises:
+            ValueError: targets that do not fit ``y_pred``, or a ``sample_weight`` of
+                another shape than ``()``, ``(n,)`` or ``(n, 1)``.
+        """
+        xp, y, P, w = call_arrays(y_true, y_pred, sample_weight)
+        if P.ndim == 1:
+            P = xp.reshape(P, (P.shape[0], 1))
+        if not xp.isdtype(y.dtype, ("bool", "integral", "real floating")):
+            raise TypeError(f"y_true must hold real numbers, got dtype {y.dtype}")
+        y = self.prepare_targets(xp, y, tuple(P.shape), dtype_name(P.dtype))
+        if y.ndim == 0 or y.shape[0] != P.shape[0]:
+            raise ValueError(f"y_true has shape {tuple(y.shape)} but y_pred has {P.shape[0]} "
+                             "samples; they must match")
+        return self.value(xp, y, P, w)
 
     def logits_loss(self, activation) -> Loss | None:
         """The same loss taking logits, when it can be fused with ``activation``; else None."""
         return None
 
     # -- targets --------------------------------------------------------------
+    def convert_targets(self, xp, y):
+        """Targets already checked, in the form :meth:`values` takes (the hinges turn 0/1
+        into -1/1); on the device, no read. :meth:`prepare_targets` ends with it."""
+        return y
+
     def prepare_targets(self, xp, y, output_shape, dtype: str):
         """Check targets against the output shape and cast them; returns the targets.
 
@@ -117,14 +187,15 @@ class Loss(ABC):
         y = xp.astype(y, getattr(xp, dtype))
         if y.ndim == 1 and len(output_shape) == 2 and output_shape[1] == 1:
             y = xp.reshape(y, (y.shape[0], 1))
-        if tuple(y.shape[1:]) != tuple(output_shape[1:]):
+        if tuple(y.shape[1:]) != tuple(output_shape[1:]) or output_shape[0] not in (None, y.shape[0]):
             raise ValueError(
                 f"targets of shape {tuple(y.shape)} do not fit the model output "
                 f"{_shape_str(output_shape)} for loss {self.name!r}"
             )
         return y
 
-    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None):
+    def class_sample_weights(self, xp, y, class_weight: dict, dtype: str | None = None,
+                             num_classes: int | None = None):
         """Per-sample weights ``w_i = class_weight[class of y_i]`` for ``fit(class_weight=...)``.
 
         The class of a sample is read from the prepared targets as Keras does: the
@@ -140,15 +211,21 @@ class Loss(ABC):
                 non-negative weights.
             dtype: dtype name of the weights (the model's, e.g. ``"float32"``);
                 defaults to ``y``'s dtype when it is floating, else ``"float32"``.
+            num_classes: the output's classes ``C`` (2 for a single unit), when known:
+                every key must then be one of ``0..C-1``.
 
         Returns:
             ``w``, shape ``(n,)``, on ``y``'s device.
 
         Raises:
             TypeError: ``class_weight`` is not a dict of integer keys and numbers.
-            ValueError: a weight is negative or not finite.
+            ValueError: a weight is negative or not finite, or a key is not a class.
         """
         table = _check_class_weight(class_weight)
+        unknown = sorted(k for k in table if num_classes is not None and not 0 <= k < num_classes)
+        if unknown:
+            raise ValueError(f"class_weight has keys {unknown} that are not classes of the output; its "
+                             f"classes are 0..{num_classes - 1}")
         if dtype is None:
             floating = xp.isdtype(y.dtype, "real floating")
             dtype = dtype_name(y.dtype) if floating else "float32"
@@ -191,17 +268,62 @@ def _shape_str(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _check_sample_weight(xp, sample_weight, P):
-    """``sample_weight`` in ``P``'s dtype after checking that its shape is ``(n,)``."""
+def check_sample_weight(xp, sample_weight, P):
+    """``sample_weight`` as an ``(n,)`` array in ``P``'s dtype: ``(n, 1)`` is reshaped and one
+    weight (a 0-d array) repeated. Shape checks only: no device read."""
     n = P.shape[0]
-    if tuple(sample_weight.shape) != (n,):
+    w = sample_weight
+    if w.ndim == 0:
+        w = xp.broadcast_to(w, (n,))
+    elif w.ndim == 2 and w.shape[1] == 1:
+        w = xp.reshape(w, (w.shape[0],))
+    if tuple(w.shape) != (n,):
         raise ValueError(
-            f"sample_weight must have shape ({n},), one weight per sample of the output of shape "
-            f"{tuple(P.shape)}, got shape {tuple(sample_weight.shape)}"
+            f"sample_weight must have shape ({n},) or ({n}, 1), one weight per sample of the output "
+            f"of shape {tuple(P.shape)}, or be one number, got shape {tuple(sample_weight.shape)}"
         )
-    if sample_weight.dtype != P.dtype:
-        sample_weight = xp.astype(sample_weight, P.dtype)
-    return sample_weight
+    if w.dtype != P.dtype:
+        w = xp.astype(w, P.dtype)
+    return w
+
+
+def _nonzero(xp, total):
+    """``total``, or 1 where it is 0: a sum over nothing divides by 1 (no NaN, no warning)."""
+    return total + xp.astype(total == 0.0, total.dtype)
+
+
+def call_arrays(y_true, y_pred, sample_weight=None):
+    """``(xp, y, P, w)`` for a direct call ``loss(y_true, y_pred, sample_weight)`` (and a metric's
+    ``update_state``): ``y_pred`` as an array (a list becomes NumPy, in :func:`~flexnet.floatx`
+    unless it is floating already), ``y_true`` and ``sample_weight`` on its namespace and device
+    (floating data in its dtype, integers kept), and a number as weight becomes a 0-d array.
+    A number as target or prediction is one sample, shape ``(1,)``.
+
+    Raises:
+        TypeError: something that cannot be read as an array.
+    """
+    xp, P = namespace_of(y_pred, "y_pred")
+    if not xp.isdtype(P.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"y_pred must hold real numbers, got dtype {P.dtype}")
+    if not xp.isdtype(P.dtype, "real floating"):
+        P = xp.astype(P, getattr(xp, floatx()))
+    y = _like(y_true, P, "y_true")
+    if P.ndim == 0:  # one number: one sample of one output
+        P = xp.reshape(P, (1,))
+    if y.ndim == 0:
+        y = xp.reshape(y, (1,))
+    return xp, y, P, None if sample_weight is None else _like(
+        sample_weight, P, "sample_weight", floating=True)
+
+
+def _like(value, P, what: str, floating: bool = False):
+    """``value`` on ``P``'s namespace and device: an array of that namespace as it is, anything
+    else copied there (floating data, and with ``floating`` all data, in ``P``'s dtype)."""
+    xp = array_api_compat.array_namespace(P)
+    if is_array(value) and array_api_compat.array_namespace(value) is xp:
+        return xp.astype(value, P.dtype) if floating and value.dtype != P.dtype else value
+    host = as_host_array(value, what)
+    return to_device_like(host.astype(float) if floating else host, P)
 
 
 def _check_class_weight(class_weight) -> dict[int, float]:

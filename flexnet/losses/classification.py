@@ -1,19 +1,14 @@
-"""Losses for classes and probabilities: the hinges, the Kullback-Leibler divergence and
-the cross-entropies (from probabilities or logits).
+"""Losses for classes and probabilities other than the cross-entropies: the hinges and the
+Kullback-Leibler divergence.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import array_api_compat
 
-from flexnet import activations
-from flexnet.backend import default_index_dtype
 from flexnet.losses.base import EPSILON, LOSSES, Loss, _mean_last
 
-__all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "CategoricalHinge", "Hinge", "KLDivergence",
-           "SparseCategoricalCrossentropy", "SquaredHinge"]
+__all__ = ["CategoricalHinge", "Hinge", "KLDivergence", "SquaredHinge"]
 
 
 # -- margins ------------------------------------------------------------------------
@@ -23,10 +18,12 @@ class _BinaryMargin(Loss):
     """Targets in {-1, 1}; targets that are all 0/1 are turned into -1/1 (as Keras does)."""
 
     def prepare_targets(self, xp, y, output_shape, dtype):
-        y = super().prepare_targets(xp, y, output_shape, dtype)
-        if bool(xp.all((y == 0.0) | (y == 1.0))):
-            y = y * 2.0 - 1.0
-        return y
+        return self.convert_targets(xp, super().prepare_targets(xp, y, output_shape, dtype))
+
+    def convert_targets(self, xp, y):
+        """0/1 targets become -1/1; others stay (Keras's rule), decided on the device."""
+        binary = xp.all((y == 0.0) | (y == 1.0))
+        return xp.where(binary, y * 2.0 - 1.0, y)
 
     def _class_ids(self, xp, y):
         return super()._class_ids(xp, (y + 1.0) * 0.5)  # -1 -> class 0, 1 -> class 1
@@ -120,186 +117,3 @@ class KLDivergence(Loss):
     def gradients(self, xp, y, P):
         inside = xp.astype((P >= EPSILON) & (P <= 1.0), P.dtype)
         return -xp.clip(y, EPSILON, 1.0) / xp.clip(P, EPSILON, 1.0) * inside
-
-
-# -- cross-entropies ----------------------------------------------------------------
-
-
-class _CrossEntropy(Loss):
-    """Shared ``from_logits`` handling and fusion with the output activation."""
-
-    fuses_with: type[activations.ActivationFunction] = activations.Softmax
-
-    def __init__(self, from_logits: bool = False, reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction=reduction, name=name)
-        self.from_logits = bool(from_logits)
-
-    @abstractmethod
-    def dlogits(self, xp, y, P):
-        """Per-sample ``∂ℓ_i/∂z_i`` written with the probabilities ``P = activation(z)``."""
-
-    def logits_gradient(self, xp, y, P, sample_weight=None):
-        """``∂L/∂Z`` from the probabilities ``P = activation(Z)`` the forward pass already
-        computed: the fused path needs no second sigmoid/softmax. ``sample_weight`` as in
-        :meth:`Loss.value`; the matching loss is ``value`` of the ``from_logits`` twin."""
-        if sample_weight is None:
-            return self.dlogits(xp, y, P) * self.scale(P.shape[0])
-        return self._weighted(xp, self.dlogits(xp, y, P), P, sample_weight)
-
-    def logits_loss(self, activation):
-        if self.from_logits or type(activation) is not self.fuses_with:
-            return None
-        if getattr(activation, "axis", -1) != -1:
-            return None
-        return type(self)(from_logits=True, reduction=self.reduction, name=self.name)
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
-
-
-def _clip(xp, P):
-    return xp.clip(P, EPSILON, 1.0 - EPSILON)
-
-
-def _inside(xp, P):
-    """1 where ``P`` is not clipped, else 0 (the clipped loss is flat there)."""
-    return xp.astype((P > EPSILON) & (P < 1.0 - EPSILON), P.dtype)
-
-
-def _log_softmax(xp, Z):
-    S = Z - xp.max(Z, axis=-1, keepdims=True)
-    return S - xp.log(xp.sum(xp.exp(S), axis=-1, keepdims=True))
-
-
-def _softmax(xp, Z):
-    return activations.Softmax().forward(xp, Z)
-
-
-@LOSSES.register("binary_crossentropy")
-class BinaryCrossentropy(_CrossEntropy):
-    """Binary cross-entropy, averaged over the ``k`` outputs of each sample.
-
-    Probabilities: ``ℓ = -(1/k) Σ_j [y log p + (1-y) log(1-p)]`` with ``p`` clipped to
-    ``[ε, 1-ε]``. Logits ``z``: ``ℓ = (1/k) Σ_j [max(z,0) - z y + log(1 + e^{-|z|})]``,
-    whose gradient is ``(σ(z) - y) / k``. Targets are in ``[0, 1]``.
-    """
-
-    name = "binary_crossentropy"
-    fuses_with = activations.Sigmoid
-
-    def values(self, xp, y, P):
-        if self.from_logits:
-            Z = P
-            E = xp.maximum(Z, xp.zeros_like(Z)) - Z * y + xp.log1p(xp.exp(-xp.abs(Z)))
-            return _mean_last(xp, E)
-        Pc = _clip(xp, P)
-        return -_mean_last(xp, y * xp.log(Pc) + (1.0 - y) * xp.log(1.0 - Pc))
-
-    def dlogits(self, xp, y, P):
-        return (P - y) * (1.0 / P.shape[-1])
-
-    def gradients(self, xp, y, P):
-        if self.from_logits:
-            return self.dlogits(xp, y, activations.Sigmoid().forward(xp, P))
-        Pc = _clip(xp, P)
-        return (Pc - y) / (Pc * (1.0 - Pc)) * _inside(xp, P) * (1.0 / P.shape[-1])
-
-    def prepare_targets(self, xp, y, output_shape, dtype):
-        y = super().prepare_targets(xp, y, output_shape, dtype)
-        if y.shape[0] and (float(xp.min(y)) < 0.0 or float(xp.max(y)) > 1.0):
-            raise ValueError(
-                f"binary_crossentropy needs targets in [0, 1], got values in "
-                f"[{float(xp.min(y))}, {float(xp.max(y))}]"
-            )
-        return y
-
-
-@LOSSES.register("categorical_crossentropy")
-class CategoricalCrossentropy(_CrossEntropy):
-    """Categorical cross-entropy with one-hot (or soft) targets of shape ``(n, C)``.
-
-    Probabilities: ``ℓ = -Σ_c y_c log p_c`` (``p`` clipped). Logits:
-    ``ℓ = -Σ_c y_c log_softmax(z)_c``, gradient ``softmax(z) Σ_c y_c - y``.
-    """
-
-    name = "categorical_crossentropy"
-
-    def values(self, xp, y, P):
-        logP = _log_softmax(xp, P) if self.from_logits else xp.log(_clip(xp, P))
-        return -xp.sum(y * logP, axis=-1)
-
-    def dlogits(self, xp, y, P):
-        return P * xp.sum(y, axis=-1, keepdims=True) - y
-
-    def gradients(self, xp, y, P):
-        if self.from_logits:
-            return self.dlogits(xp, y, _softmax(xp, P))
-        return -y / _clip(xp, P) * _inside(xp, P)
-
-    def prepare_targets(self, xp, y, output_shape, dtype):
-        if y.ndim == 1 and output_shape[-1] != 1:
-            raise ValueError(
-                f"categorical_crossentropy needs one-hot targets of shape (n, {output_shape[-1]}), "
-                f"got shape {tuple(y.shape)}; for integer class labels use "
-                "sparse_categorical_crossentropy"
-            )
-        return super().prepare_targets(xp, y, output_shape, dtype)
-
-
-@LOSSES.register("sparse_categorical_crossentropy")
-class SparseCategoricalCrossentropy(_CrossEntropy):
-    """Categorical cross-entropy with integer class labels ``y_i ∈ {0..C-1}``, shape ``(n,)``.
-
-    ``ℓ_i = -log p_{i, y_i}``; from logits ``ℓ_i = logsumexp(z_i) - z_{i, y_i}``,
-    gradient ``softmax(z_i) - onehot(y_i)``.
-    """
-
-    name = "sparse_categorical_crossentropy"
-    sparse_targets = True
-
-    def _onehot(self, xp, y, P):
-        C = P.shape[-1]
-        return xp.astype(y[:, None] == xp.arange(C, device=array_api_compat.device(P)), P.dtype)
-
-    def values(self, xp, y, P):
-        rows = xp.arange(P.shape[0], device=array_api_compat.device(P))
-        if self.from_logits:
-            return -_log_softmax(xp, P)[rows, y]
-        return -xp.log(_clip(xp, P[rows, y]))
-
-    def dlogits(self, xp, y, P):
-        return P - self._onehot(xp, y, P)
-
-    def gradients(self, xp, y, P):
-        if self.from_logits:
-            return self.dlogits(xp, y, _softmax(xp, P))
-        return -self._onehot(xp, y, P) / _clip(xp, P) * _inside(xp, P)
-
-    def prepare_targets(self, xp, y, output_shape, dtype):
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = xp.reshape(y, (y.shape[0],))
-        if y.ndim != 1:
-            raise ValueError(
-                "sparse_categorical_crossentropy needs integer class labels of shape (n,), got "
-                f"shape {tuple(y.shape)}; for one-hot targets use categorical_crossentropy"
-            )
-        if xp.isdtype(y.dtype, "real floating"):
-            fractional = y != xp.round(y)
-            if y.shape[0] and bool(xp.any(fractional)):
-                i = int(xp.argmax(xp.astype(fractional, xp.int32)))
-                raise ValueError(
-                    "sparse_categorical_crossentropy needs integer class labels, got "
-                    f"non-integer values such as {float(y[i])!r}"
-                )
-        elif not xp.isdtype(y.dtype, "integral"):
-            raise ValueError(f"class labels must be integers, got dtype {y.dtype}")
-        y = xp.astype(y, default_index_dtype(xp, array_api_compat.device(y)))
-        C = output_shape[-1]
-        if y.shape[0]:
-            lo, hi = int(xp.min(y)), int(xp.max(y))
-            if lo < 0 or hi >= C:
-                raise ValueError(
-                    f"class labels must be in [0, {C - 1}] for an output of {C} units, "
-                    f"got labels in [{lo}, {hi}]"
-                )
-        return y

@@ -1,11 +1,14 @@
 """Model configs checked whole before anything is built, and layers made from their specs.
 
 ``Sequential.from_config``, ``Functional.from_config`` and the model files check a
-config here first (every class known, every key expected, every node computable from
-the inputs), so that a bad config is a ValueError saying where, never a half-built model.
+config here first (its size, every class known, every key expected, every node
+computable from the inputs), so that a bad config is a ValueError saying where, never a
+half-built model. Every check takes time linear in the config's size.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from flexnet import registry
 from flexnet.layers.base import LAYERS
@@ -13,7 +16,13 @@ from flexnet.layers.input_layer import InputLayer
 from flexnet.models.model import Model
 from flexnet.specs import check_custom_objects, check_keys, is_spec, short, split_spec
 
-__all__ = ["build_layer", "check_layer_spec", "check_model_config", "deserialize_layer", "serialize_layer"]
+__all__ = ["MAX_LAYERS", "MAX_NESTING", "build_layer", "check_config_size", "check_layer_spec",
+           "check_model_config", "deserialize_layer", "replay_order", "serialize_layer"]
+
+#: Most layers a model config may hold, the layers of nested models included.
+MAX_LAYERS = 10_000
+#: Deepest nesting of models inside models (the outer model is level 1).
+MAX_NESTING = 32
 
 
 def serialize_layer(layer) -> dict:
@@ -46,13 +55,45 @@ def build_layer(cls, spec, custom_objects, *, backend=None, device=None, dtype=N
     return LAYERS.deserialize(spec, custom_objects, f"{where} {config.get('name', name)!r}")
 
 
+def check_config_size(spec, where: str = "model config") -> None:
+    """Refuse a config with more than :data:`MAX_LAYERS` layers or models nested deeper than
+    :data:`MAX_NESTING`, counting without recursion (so any input is safe to count).
+
+    A config counts as a model when its ``config`` holds a ``layers`` list.
+
+    Raises:
+        ValueError: naming the count and the cap.
+    """
+    layers, stack = 0, [(spec, 0)]
+    while stack:
+        node, depth = stack.pop()
+        config = node.get("config") if isinstance(node, dict) else None
+        children = config.get("layers") if isinstance(config, dict) else None
+        if not isinstance(children, list):
+            continue
+        if depth + 1 > MAX_NESTING:
+            raise ValueError(f"{where} nests models more than {MAX_NESTING} deep; flexnet builds at most "
+                             f"{MAX_NESTING} levels (fx.models.config.MAX_NESTING)")
+        layers += len(children)
+        if layers > MAX_LAYERS:
+            raise ValueError(f"{where} holds more than {MAX_LAYERS} layers; flexnet builds at most "
+                             f"{MAX_LAYERS} (fx.models.config.MAX_LAYERS)")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def check_layer_spec(spec, custom_objects=None, where: str = "layer config") -> type:
     """Check a layer's (or a nested model's) ``{"class_name", "config"}`` dict, the nested
-    models' whole configs included; return the class it names.
+    models' whole configs included (and their size, see :func:`check_config_size`); return
+    the class it names.
 
     Raises:
         ValueError: what is wrong, and where.
     """
+    check_config_size(spec, where)
+    return _check_spec(spec, custom_objects, where)
+
+
+def _check_spec(spec, custom_objects, where: str) -> type:
     name, config = split_spec(spec, "layer", where)
     cls = LAYERS.lookup(name, custom_objects, where, class_name=True)
     model = _model_check(cls)
@@ -119,13 +160,13 @@ def _check_sequential(config, custom_objects, where: str) -> None:
     specs = config["layers"]
     if not isinstance(specs, list):
         raise ValueError(f"{where}: layers must be a list, got {short(specs)}")
-    names = []
+    names: set = set()
     for i, spec in enumerate(specs):
-        check_layer_spec(spec, custom_objects, f"{where}, layer {i}")
+        _check_spec(spec, custom_objects, f"{where}, layer {i}")
         layer_name = spec.get("config", {}).get("name")
         if layer_name is not None and layer_name in names:
             raise ValueError(f"{where}: two layers are named {layer_name!r}")
-        names.append(layer_name)
+        names.add(layer_name)
     shape = config.get("build_input_shape")
     if shape is not None and (
         not isinstance(shape, list) or len(shape) < 2 or shape[0] is not None
@@ -173,8 +214,8 @@ def _check_functional(config, custom_objects, where: str) -> None:
         label = f"{where}, layer {name!r}"
         if name in nodes_of:
             raise ValueError(f"{where}: two layers are named {name!r}")
-        cls = check_layer_spec({"class_name": entry["class_name"], "config": entry["config"]},
-                               custom_objects, label)
+        cls = _check_spec({"class_name": entry["class_name"], "config": entry["config"]},
+                          custom_objects, label)
         if entry["config"].get("name", name) != name:
             raise ValueError(f"{label}: its config names it {entry['config']['name']!r}")
         nodes = entry["inbound_nodes"]
@@ -205,26 +246,53 @@ def _check_functional(config, custom_objects, where: str) -> None:
                 raise ValueError(f"{where}: input_layers names {name!r}, which is not an InputLayer")
     if len({ref[0] for ref in config["input_layers"]}) != len(config["input_layers"]):
         raise ValueError(f"{where}: input_layers lists an input twice")
-    # Every node must be computable from the inputs: no cycles, no reference to a node that
-    # is never made. Replays the construction on names only.
-    made = {(name, 0) for name in inputs}
-    done = {entry["name"]: 0 for entry in entries if entry["name"] not in inputs}
-    progress = True
-    while progress:
-        progress = False
-        for entry in entries:
-            name, nodes = entry["name"], entry["inbound_nodes"]
-            while name in done and done[name] < len(nodes) and all(
-                    (ref[0], ref[1]) in made for ref in nodes[done[name]]):
-                made.add((name, done[name]))
-                done[name] += 1
-                progress = True
+    replay_order(entries, inputs, where)
+
+
+def replay_order(entries: list, inputs: set, where: str) -> list[tuple[str, int]]:
+    """An order in which a functional config's calls can be made: ``(layer name, node index)``
+    pairs, each after the nodes it reads and after the same layer's earlier calls (Kahn's
+    algorithm, linear in the number of references).
+
+    Args:
+        entries: the config's ``layers`` (each with ``name`` and ``inbound_nodes``), checked.
+        inputs: the names of its InputLayers (their node 0 exists from the start).
+        where: for the message.
+
+    Raises:
+        ValueError: a node that no order computes from the inputs (the graph has a cycle).
+    """
+    waiting: dict[tuple[str, int], int] = {}
+    readers: dict[tuple[str, int], list] = {}
     for entry in entries:
         name = entry["name"]
-        if name in done and done[name] < len(entry["inbound_nodes"]):
-            k = done[name]
-            missing = [ref for ref in entry["inbound_nodes"][k] if (ref[0], ref[1]) not in made]
-            raise ValueError(
-                f"{where}: node {k} of layer {name!r} reads {missing}, which no node computes "
-                "from the inputs (the graph has a cycle)"
-            )
+        if name in inputs:
+            continue
+        for k, node in enumerate(entry["inbound_nodes"]):
+            needs = {(ref[0], ref[1]) for ref in node}
+            if k:
+                needs.add((name, k - 1))  # a layer's calls are made in order
+            waiting[(name, k)] = len(needs)
+            for need in needs:
+                readers.setdefault(need, []).append((name, k))
+    ready = deque((name, 0) for name in inputs)
+    order = []
+    while ready:
+        made = ready.popleft()
+        if made[0] not in inputs:
+            order.append(made)
+        for reader in readers.get(made, ()):
+            waiting[reader] -= 1
+            if not waiting[reader]:
+                ready.append(reader)
+    if len(order) < len(waiting):
+        made = set(order) | {(name, 0) for name in inputs}
+        for entry in entries:
+            for k, node in enumerate(entry["inbound_nodes"]):
+                if (entry["name"], k) not in made:  # its earlier calls are made: it reads a missing node
+                    missing = [ref for ref in node if (ref[0], ref[1]) not in made]
+                    raise ValueError(
+                        f"{where}: node {k} of layer {entry['name']!r} reads {missing}, which no node "
+                        "computes from the inputs (the graph has a cycle)"
+                    )
+    return order

@@ -17,9 +17,9 @@ from flexnet.layers import Layer
 from flexnet.layers.base import LAYERS
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import Node, SymbolicTensor
-from flexnet.models.config import build_layer, check_layer_spec, check_model_config
+from flexnet.models.config import build_layer, check_model_config, replay_order
 from flexnet.models.graph import Graph, Step
-from flexnet.models.model import Model
+from flexnet.models.model import Model, unique_name
 from flexnet.models.nesting import setup_nested
 
 __all__ = ["Functional"]
@@ -96,31 +96,34 @@ class Functional(Model):
 
     # -- the graph -------------------------------------------------------------
     def _topological_nodes(self) -> list[Node]:
-        """Every node the outputs depend on, each after the nodes it reads."""
+        """Every node the outputs depend on, each after the nodes it reads (an iterative
+        depth-first walk: any depth of graph is safe)."""
         order, state = [], {}
         input_ids = {id(t) for t in self.inputs}
-
-        def visit(tensor: SymbolicTensor, path: list[str]):
-            node = tensor.node
-            mark = state.get(id(node))
-            if mark == "done":
-                return
-            if mark == "active":
-                raise ValueError("the graph has a cycle")
-            if isinstance(node.operation, InputLayer) and id(tensor) not in input_ids:
-                raise ValueError(
-                    f"the graph does not connect the inputs to the outputs: output "
-                    f"{path[0]!r} depends on Input {node.operation.name or '(unnamed)'!r} "
-                    f"(shape {tensor.shape}), which is not in inputs"
-                )
-            state[id(node)] = "active"
-            for t in node.inputs:
-                visit(t, path)
-            state[id(node)] = "done"
-            order.append(node)
-
-        for k, t in enumerate(self.outputs):
-            visit(t, [t.node.operation.name or f"output {k}"])
+        for k, out in enumerate(self.outputs):
+            path = out.node.operation.name or f"output {k}"
+            stack = [(out, False)]
+            while stack:
+                tensor, expanded = stack.pop()
+                node = tensor.node
+                if expanded:
+                    state[id(node)] = "done"
+                    order.append(node)
+                    continue
+                mark = state.get(id(node))
+                if mark == "done":
+                    continue
+                if mark == "active":
+                    raise ValueError("the graph has a cycle")
+                if isinstance(node.operation, InputLayer) and id(tensor) not in input_ids:
+                    raise ValueError(
+                        f"the graph does not connect the inputs to the outputs: output "
+                        f"{path!r} depends on Input {node.operation.name or '(unnamed)'!r} "
+                        f"(shape {tensor.shape}), which is not in inputs"
+                    )
+                state[id(node)] = "active"
+                stack.append((tensor, True))
+                stack.extend((t, False) for t in reversed(node.inputs))
         reached = {id(node) for node in order}
         for t in self.inputs:
             if id(t.node) not in reached:
@@ -133,9 +136,10 @@ class Functional(Model):
         return inputs + [node for node in order if not isinstance(node.operation, InputLayer)]
 
     def _name_layers(self, nodes) -> None:
-        ops = []
+        ops, seen = [], set()
         for node in nodes:
-            if not any(node.operation is op for op in ops):
+            if id(node.operation) not in seen:
+                seen.add(id(node.operation))
                 ops.append(node.operation)
         taken: dict[str, Any] = {}
         for op in ops:
@@ -143,15 +147,11 @@ class Functional(Model):
                 if op.name in taken:
                     raise ValueError(f"two layers are named {op.name!r}; layer names must be unique")
                 taken[op.name] = op
+        counters: dict[str, int] = {}
         for op in ops:
             if op.name is None:
-                base, i = op.default_name, 0
-                name = base
-                while name in taken:
-                    i += 1
-                    name = f"{base}_{i}"
-                op.name = name
-                taken[name] = op
+                op.name = unique_name(op.default_name, taken, counters)
+                taken[op.name] = op
         self.layers = ops
 
     def _build(self, nodes) -> None:
@@ -263,29 +263,21 @@ class Functional(Model):
         ops = {}
         for entry in entries:
             spec = {"class_name": entry["class_name"], "config": {**entry["config"], "name": entry["name"]}}
-            op_cls = check_layer_spec(spec, custom_objects, f"layer {entry['name']!r}")
+            op_cls = LAYERS.lookup(entry["class_name"], custom_objects, class_name=True)  # checked above
             ops[entry["name"]] = build_layer(op_cls, spec, custom_objects, backend=backend,
                                              device=device, dtype=dtype, where="layer")
-        tensors = {(name, 0): op.output for name, op in ops.items() if isinstance(op, InputLayer)}
-        done = {e["name"]: 0 for e in entries if not isinstance(ops[e["name"]], InputLayer)}
-        progress = True
-        while progress:  # the config was checked: every node becomes computable
-            progress = False
-            for entry in entries:
-                name, calls = entry["name"], entry["inbound_nodes"]
-                while name in done and done[name] < len(calls) and all(
-                        (r[0], r[1]) in tensors for r in calls[done[name]]):
-                    op = ops[name]
-                    args = [tensors[(r[0], r[1])] for r in calls[done[name]]]
-                    as_list = len(args) > 1 or getattr(op, "accepts_list", False)
-                    try:
-                        out = op(args if as_list else args[0])
-                    except (TypeError, ValueError) as exc:
-                        raise ValueError(f"model config {config.get('name')!r}: calling layer {name!r} "
-                                         f"on tensors of shapes {[t.shape for t in args]}: {exc}") from None
-                    tensors[(name, done[name])] = out
-                    done[name] += 1
-                    progress = True
+        inputs = {name for name, op in ops.items() if isinstance(op, InputLayer)}
+        tensors = {(name, 0): ops[name].output for name in inputs}
+        calls = {entry["name"]: entry["inbound_nodes"] for entry in entries}
+        for name, k in replay_order(entries, inputs, f"model config {config.get('name')!r}"):
+            op = ops[name]
+            args = [tensors[(r[0], r[1])] for r in calls[name][k]]
+            as_list = len(args) > 1 or getattr(op, "accepts_list", False)
+            try:
+                tensors[(name, k)] = op(args if as_list else args[0])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"model config {config.get('name')!r}: calling layer {name!r} "
+                                 f"on tensors of shapes {[t.shape for t in args]}: {exc}") from None
 
         def pick(refs):
             return [tensors[(r[0], r[1])] for r in refs]

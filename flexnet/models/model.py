@@ -26,6 +26,18 @@ from flexnet.training import Trainer
 __all__ = ["Model"]
 
 
+def unique_name(base: str, taken, counters: dict) -> str:
+    """The first of ``base``, ``base_1``, ``base_2``, ... not in ``taken``; ``counters`` (base ->
+    the suffix reached) lets n calls take O(n) in all instead of O(n²)."""
+    i = counters.get(base, 0)
+    name = base if i == 0 else f"{base}_{i}"
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    counters[base] = i
+    return name
+
+
 def _delegate(name: str):
     """A method (or property) of the model that calls its trainer's of that name (same signature
     and docstring: the behaviour and its documentation live in :class:`~flexnet.training.Trainer`)."""
@@ -80,6 +92,7 @@ class Model(LayerLike, ABC):
         self.input_shape = self.output_shape = None
         self.inputs = self.outputs = None  # the symbolic tensors, once built
         self.optimizer = self.loss = self.loss_weights = self._metric_spec = None
+        self._weighted_metric_spec = None
         self.metrics: list = []
         self.compiled = False
         self.stop_training = False

@@ -10,6 +10,8 @@ its symbolic ``input`` and ``output``.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from flexnet.layers import Layer
@@ -70,18 +72,17 @@ class LayerLike:
         return [w for layer in self._flat_layers() for w in layer.get_weights()]
 
     def set_weights(self, weights) -> None:
-        """Set all weights from arrays in :meth:`get_weights` order (copied, shapes checked)."""
+        """Set all weights from arrays in :meth:`get_weights` order (copied). Every array is
+        checked (count, shape, real numbers) before any weight changes."""
         self._require_built("set_weights()")
-        weights = list(weights)
-        layers = self._flat_layers()
-        expected = sum(len(layer.weights) for layer in layers)
-        if len(weights) != expected:
-            raise ValueError(f"model {self.name!r} has {expected} weights, got {len(weights)}")
-        start = 0
-        for layer in layers:
-            count = len(layer.weights)
-            layer.set_weights(weights[start : start + count])
-            start += count
+        weights, layers = list(weights), self._flat_layers()
+        counts = [len(layer.weights) for layer in layers]
+        if len(weights) != sum(counts):
+            raise ValueError(f"model {self.name!r} has {sum(counts)} weights, got {len(weights)}")
+        starts = itertools.accumulate([0, *counts])
+        checked = [layer._checked_weights(weights[a : a + n]) for layer, a, n in zip(layers, starts, counts)]
+        for layer, hosts in zip(layers, checked):
+            layer._assign_weights(hosts)
 
     #: No penalty on a nested model's output (its layers may have their own).
     activity_regularizer = None

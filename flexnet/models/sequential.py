@@ -6,9 +6,9 @@ from flexnet.layers import Layer, normalize_shape
 from flexnet.layers.base import LAYERS
 from flexnet.layers.input_layer import InputLayer
 from flexnet.layers.node import SymbolicTensor
-from flexnet.models.config import build_layer, check_layer_spec, check_model_config
+from flexnet.models.config import build_layer, check_model_config
 from flexnet.models.graph import Graph
-from flexnet.models.model import Model
+from flexnet.models.model import Model, unique_name
 from flexnet.models.nesting import setup_nested
 
 __all__ = ["Sequential"]
@@ -80,7 +80,8 @@ class Sequential(Model):
         if isinstance(layer, Model) and not layer._single_io():
             raise ValueError(f"model {layer.name!r} has several inputs or outputs; Sequential "
                              "takes single-input, single-output models only")
-        if any(layer is other for other in self.layers):
+        ids, taken, counters = self._taken()
+        if id(layer) in ids:
             raise ValueError(f"layer {layer.name!r} is already in this model")
         declared = layer.input_shape if isinstance(layer, Layer) else None
         if self.layers and declared is not None and not self.built:
@@ -88,16 +89,14 @@ class Sequential(Model):
                 f"only the first layer may declare an input shape; layer {layer.name or ''!r} "
                 f"declares {declared}"
             )
-        taken = {other.name for other in self.layers}
         if layer.name is None:
-            base, i = layer.default_name, 0
-            layer.name = base
-            while layer.name in taken:
-                i += 1
-                layer.name = f"{base}_{i}"
+            layer.name = unique_name(layer.default_name, taken, counters)
         elif layer.name in taken:
             raise ValueError(f"layer name {layer.name!r} is already used in this model")
         self.layers.append(layer)
+        ids.add(id(layer))
+        taken.add(layer.name)
+        self._taken_cache = (len(self.layers), ids, taken, counters)
         self._trainer.reset()
         if self.built:
             self._bind()
@@ -110,6 +109,16 @@ class Sequential(Model):
             self.build((None, *declared))
         elif len(self.layers) == 1 and self._declared_input is not None:
             self.build(self._declared_input)
+
+    def _taken(self) -> tuple[set, set, dict]:
+        """The ids and names of the layers and the name counters of :func:`unique_name`, kept up
+        to date by :meth:`add` (so that adding n layers takes O(n)); renewed when ``layers``
+        was changed by other means."""
+        cached = self.__dict__.get("_taken_cache")
+        if cached is None or cached[0] != len(self.layers):
+            cached = (len(self.layers), {id(layer) for layer in self.layers},
+                      {layer.name for layer in self.layers}, {})
+        return cached[1], cached[2], cached[3]
 
     def build(self, input_shape=None) -> None:
         """Build every layer for inputs of ``input_shape`` = ``(None, features...)``.
@@ -232,7 +241,7 @@ class Sequential(Model):
         custom_objects = check_model_config(cls, config, custom_objects)
         layers = []
         for i, spec in enumerate(config["layers"]):
-            layer_cls = check_layer_spec(spec, custom_objects, f"layer {i}")
+            layer_cls = LAYERS.lookup(spec["class_name"], custom_objects, class_name=True)  # checked above
             layers.append(build_layer(layer_cls, spec, custom_objects, backend=backend,
                                       device=device, dtype=dtype, where=f"layer {i}"))
         model = cls(layers, name=config.get("name"), backend=backend, device=device, dtype=dtype)

@@ -4,13 +4,16 @@ The base class owns the loop over parameters, the step counter, the learning
 rate (a number or a schedule ``f(step) -> rate``), gradient clipping and
 decoupled weight decay; a subclass writes two small methods. Update rules follow
 ``torch.optim`` so trajectories match PyTorch step for step. Sorted by
-increasing complexity: SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Lion
-(``sgd.py``, ``adaptive.py``, ``adam.py``, ``lion.py``; the base class in ``base.py``).
+increasing complexity: SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Nadam, Adamax, Lion, Ftrl
+(``sgd.py``, ``adaptive.py``, ``adam.py``, ``adamax.py``, ``lion.py``, ``ftrl.py``; the base
+class in ``base.py``).
 """
 
 from flexnet.optimizers.adam import Adam, AdamW, Nadam
+from flexnet.optimizers.adamax import Adamax
 from flexnet.optimizers.adaptive import Adadelta, Adagrad, RMSprop
 from flexnet.optimizers.base import OPTIMIZERS, Optimizer
+from flexnet.optimizers.ftrl import Ftrl
 from flexnet.optimizers.lion import Lion
 from flexnet.optimizers.sgd import SGD
 
@@ -21,6 +24,8 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "Ftrl",
     "Lion",
     "Nadam",
     "Optimizer",

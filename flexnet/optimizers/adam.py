@@ -120,8 +120,11 @@ class Nadam(Optimizer):
         θ ← θ - α [ (1-μ_t) g / (1 - Π_{s≤t} μ_s) + μ_{t+1} m / (1 - Π_{s≤t+1} μ_s) ]
                   / (√(v / (1-β2ᵗ)) + ε)
 
-    Keras's Nadam is the same rule with ψ fixed at 0.004 (the default here); the
-    other defaults are Keras's too (torch uses α = 0.002, ε = 1e-8).
+    The default ψ = 0.004 is ``torch.optim.NAdam``'s (its ``momentum_decay``): the same
+    steps as torch. Keras 3's ``Nadam`` is this rule with ψ = 1, ``μ_t = β1 (1 - ½ · 0.96^t)``
+    (Dozat's schedule): write ``Nadam(momentum_decay=1.0)`` for Keras's steps (equal in
+    float64 to Keras's on its torch backend). The other defaults are Keras's (torch uses
+    α = 0.002, ε = 1e-8).
 
     Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop.
 

@@ -260,18 +260,23 @@ class Optimizer(ABC):
         """Forget the state and the step count (the optimizer starts afresh)."""
         self._layout, self._state, self.iterations = None, None, 0
 
-    def step(self, P, G):
+    def step(self, P, G, kernel=None):
         """One step on all parameters as one vector ``P`` with gradient vector ``G`` (in the
         layout of :meth:`build`); returns the new ``P`` — the same array, updated in place,
-        on namespaces whose arrays can change. Advances :attr:`iterations`."""
-        xp = self._layout.xp
+        on namespaces whose arrays can change. Advances :attr:`iterations`.
+
+        ``kernel(optimizer, P, G, state)`` updates ``P`` and the flat state in place instead
+        of :meth:`update` (a backend's fused form of the rule: :mod:`flexnet.optimizers.kernels`).
+        """
         if self._rate_now is None:
             self.constants = self.step_constants(self.iterations + 1)
         lr = self.learning_rate
-        G = self._clip_flat(xp, G)
+        G = clip_flat(G, self._layout, self)
         if self.weight_decay:
             P *= 1.0 - lr * self.weight_decay  # θ ← (1 - α λ) θ, as torch.optim.AdamW
-        if self._flat_mode:
+        if self._flat_mode and kernel is not None:
+            kernel(self, P, G, self._state)
+        elif self._flat_mode:
             delta, self._state = self.update(G, self._state, P)
             P += delta
         else:
@@ -294,11 +299,7 @@ class Optimizer(ABC):
                          and self.global_clipnorm is None):
             return list(grads)
         layout = FlatLayout(grads)
-        return layout.split(self._clip_flat(layout.xp, layout.flatten(grads), layout))
-
-    def _clip_flat(self, xp, G, layout=None):
-        return clip_flat(xp, G, layout or self._layout, clipvalue=self.clipvalue, clipnorm=self.clipnorm,
-                         global_clipnorm=self.global_clipnorm)
+        return layout.split(clip_flat(layout.flatten(grads), layout, self))
 
     # -- state ----------------------------------------------------------------
     @property
@@ -355,6 +356,7 @@ class Optimizer(ABC):
         else:
             check_saved_state(self, saved, params)
             self.build(params)
+            self._state = None  # the state build made is replaced: free it before the copy is made
             self._state = (join_states(saved, params[0]) if self._flat_mode else
                            [tree_map(lambda a, p=param: to_device_like(a, p), entry)
                             for param, entry in zip(params, saved)])

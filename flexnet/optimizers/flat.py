@@ -114,9 +114,12 @@ class FlatLayout:
         return [tuple(p.shape) for p in params] == self.shapes
 
 
-def clip_flat(xp, G, layout: FlatLayout, *, clipvalue=None, clipnorm=None, global_clipnorm=None):
+def clip_flat(G, layout: FlatLayout, optimizer):
     """The gradient vector ``G`` clipped by value, by each parameter's norm, or by the norm of
-    all (at most one is set); no read of the device."""
+    all, as ``optimizer``'s clipping arguments say (at most one is set); no read of the device."""
+    xp = layout.xp
+    clipvalue, clipnorm = optimizer.clipvalue, optimizer.clipnorm
+    global_clipnorm = optimizer.global_clipnorm
     if clipvalue is not None:
         return clip(xp, G, -clipvalue, clipvalue)
     if global_clipnorm is not None:
@@ -150,6 +153,6 @@ def check_saved_state(optimizer, saved: list, params: list) -> None:
 def join_states(saved: list, like):
     """One flat state from one host state per parameter, on ``like``'s device and dtype."""
     per_param = [tree_leaves(entry) for entry in saved]
-    flat = iter([np.concatenate([np.reshape(leaves[j], (-1,)) for leaves in per_param])
-                 for j in range(len(per_param[0]))])
+    flat = (np.concatenate([np.reshape(leaves[j], (-1,)) for leaves in per_param])  # one at a time
+            for j in range(len(per_param[0])))
     return tree_map(lambda _: to_device_like(next(flat), like), saved[0])

@@ -39,6 +39,7 @@ from __future__ import annotations
 from flexnet.schedules.base import SCHEDULES, LearningRateSchedule, deserialize, get, serialize
 from flexnet.schedules.decay import (
     CosineDecay,
+    CosineDecayRestarts,
     ExponentialDecay,
     InverseSqrtDecay,
     InverseTimeDecay,
@@ -50,6 +51,7 @@ from flexnet.schedules.per_epoch import PerEpoch
 __all__ = [
     "SCHEDULES",
     "CosineDecay",
+    "CosineDecayRestarts",
     "ExponentialDecay",
     "InverseSqrtDecay",
     "InverseTimeDecay",

@@ -1,5 +1,5 @@
 """The decays: exponential, inverse time, inverse square root, piecewise constant,
-polynomial and cosine (with warmup), as Keras defines them.
+polynomial, cosine (with warmup) and cosine with warm restarts, as Keras defines them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 
 from flexnet.schedules.base import SCHEDULES, LearningRateSchedule, _count, _flag, _name, _real, _step
 
-__all__ = ["CosineDecay", "ExponentialDecay", "InverseSqrtDecay", "InverseTimeDecay",
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseSqrtDecay", "InverseTimeDecay",
            "PiecewiseConstantDecay", "PolynomialDecay"]
 
 
@@ -278,4 +278,82 @@ class CosineDecay(LearningRateSchedule):
             "name": self.name,
             "warmup_target": self.warmup_target,
             "warmup_steps": self.warmup_steps,
+        }
+
+
+@SCHEDULES.register("cosine_decay_restarts")
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR), as Keras 3's ``CosineDecayRestarts``.
+
+    Period ``i = 0, 1, ...`` lasts ``T_i = first_decay_steps · t_mulⁱ`` steps and starts at
+    ``S_i = T_0 + ... + T_{i-1}``; inside it, with ``f = (t - S_i) / T_i`` in ``[0, 1)``::
+
+        α_t = α0 · ((1 - alpha) · m_mulⁱ · ½(1 + cos(π f)) + alpha)
+
+    so each period falls from ``m_mulⁱ`` times the first peak (less the floor) to
+    ``alpha · α0`` and then restarts. With ``m_mul = 1`` this is
+    ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0=first_decay_steps,
+    T_mult=t_mul, eta_min=alpha · α0)``. The period of a step is found exactly (Keras takes a
+    floating-point logarithm, which can put a step on a restart boundary in the wrong period).
+
+    Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
+
+    Args:
+        initial_learning_rate: α0.
+        first_decay_steps: ``T_0 > 0``, the length of the first period.
+        t_mul: ``≥ 1``, each period is ``t_mul`` times longer than the one before. (Keras
+            also takes ``t_mul < 1``, whose periods add up to a finite number of steps after
+            which its rate is NaN; flexnet refuses it.)
+        m_mul: ``≥ 0``, each period's peak is ``m_mul`` times the one before.
+        alpha: the floor as a fraction of α0, in ``[0, 1]``.
+        name: a label kept in the config.
+
+    Example:
+        >>> import flexnet as fx
+        >>> s = fx.schedules.CosineDecayRestarts(0.1, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
+        >>> round(s(0), 6), round(s(5), 6), round(s(10), 6), round(s(20), 6), round(s(30), 6)
+        (0.1, 0.05, 0.05, 0.025, 0.025)
+    """
+
+    def __init__(self, initial_learning_rate: float, first_decay_steps: int, t_mul: float = 2.0,
+                 m_mul: float = 1.0, alpha: float = 0.0, name: str = "SGDRDecay"):
+        self.initial_learning_rate = _real(initial_learning_rate, "initial_learning_rate")
+        self.first_decay_steps = _count(first_decay_steps, "first_decay_steps", positive=True)
+        self.t_mul = _real(t_mul, "t_mul", minimum=1.0)
+        self.m_mul = _real(m_mul, "m_mul")
+        self.alpha = _real(alpha, "alpha")
+        if self.alpha > 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        self.name = _name(name)
+
+    def _start(self, i: int) -> float:
+        """``S_i``, the step at which period ``i`` starts."""
+        T, r = self.first_decay_steps, self.t_mul
+        return T * i if r == 1.0 else T * (r**i - 1.0) / (r - 1.0)
+
+    def _period(self, t: float) -> int:
+        """The period ``i`` with ``S_i ≤ t < S_{i+1}``: a logarithm, then corrected exactly."""
+        T, r = self.first_decay_steps, self.t_mul
+        i = math.floor(t / T) if r == 1.0 else math.floor(math.log1p(t / T * (r - 1.0)) / math.log(r))
+        while self._start(i + 1) <= t:
+            i += 1
+        while i > 0 and self._start(i) > t:
+            i -= 1
+        return i
+
+    def __call__(self, step) -> float:
+        t = _step(step)
+        i = self._period(t)
+        f = (t - self._start(i)) / (self.first_decay_steps * self.t_mul**i)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * f))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * self.m_mul**i * cosine + self.alpha)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "first_decay_steps": self.first_decay_steps,
+            "t_mul": self.t_mul,
+            "m_mul": self.m_mul,
+            "alpha": self.alpha,
+            "name": self.name,
         }

@@ -10,18 +10,23 @@ penalties and the logged names exist once.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from flexnet import losses, optimizers
 from flexnet import metrics as metrics_module
+from flexnet.losses.base import MEAN_REDUCTIONS
 
 __all__ = ["CompileSpec", "CompiledLoss", "CompiledMetrics", "Head"]
+
+
+_ONE_METRIC = (str, metrics_module.Metric, losses.Loss)
 
 
 def _flat_metric_ids(metrics) -> list:
     if metrics is None:
         return []
-    if isinstance(metrics, (str, metrics_module.Metric)):
+    if isinstance(metrics, _ONE_METRIC):
         return [metrics]
     values = metrics.values() if isinstance(metrics, dict) else metrics
     out = []
@@ -36,23 +41,27 @@ class CompileSpec:
     Args:
         optimizer: a name or an :class:`~flexnet.optimizers.Optimizer`.
         loss: a loss (name or object), or a list or dict of them (one per output).
-        metrics: metric names or objects; a dict keys lists by output name.
+        metrics: metric names or objects (or losses); a dict keys lists by output name.
+            They are unweighted.
         loss_weights: a list or dict of factors, one per output.
         jit_compile: run the backend's compiled step (``"auto"``: where there is one).
+        weighted_metrics: as ``metrics``, weighted by the sample and class weights.
 
     Raises:
-        ValueError: a missing or empty loss, an unknown name.
+        ValueError: a missing or empty loss, a loss with ``reduction=None``, an unknown name.
     """
 
     def __init__(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                 jit_compile="auto"):
+                 weighted_metrics=None, jit_compile="auto"):
         if jit_compile not in ("auto", True, False):
             raise ValueError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
         self.jit_compile = jit_compile
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse' or 'binary_crossentropy'")
-        if isinstance(metrics, (str, metrics_module.Metric)):
+        if isinstance(metrics, _ONE_METRIC):
             metrics = [metrics]
+        if isinstance(weighted_metrics, _ONE_METRIC):
+            weighted_metrics = [weighted_metrics]
         self.optimizer = optimizers.get(optimizer)
         if isinstance(loss, dict):
             self.loss = {k: losses.get(v) for k, v in loss.items()}
@@ -64,10 +73,23 @@ class CompileSpec:
             self.loss = first = losses.get(loss)
         if first is None:
             raise ValueError("compile() got an empty loss list or dict")
-        for identifier in _flat_metric_ids(metrics):  # fail on unknown names now, not at fit
-            metrics_module.get(identifier, loss=first)
+        for resolved in _flat_losses(self.loss):
+            if not resolved.reduces:
+                raise ValueError(
+                    f"loss {resolved.name!r} has reduction=None, which gives per-sample values; "
+                    "training needs one number per batch: use reduction='sum_over_batch_size' "
+                    "(the default), 'sum' or 'mean_with_sample_weight'")
+        for identifier in _flat_metric_ids(metrics) + _flat_metric_ids(weighted_metrics):
+            metrics_module.get(identifier, loss=first)  # fail on unknown names now, not at fit
         self.metrics = metrics
+        self.weighted_metrics = weighted_metrics
         self.loss_weights = loss_weights
+
+
+def _flat_losses(loss) -> list:
+    if isinstance(loss, dict):
+        return list(loss.values())
+    return list(loss) if isinstance(loss, list) else [loss]
 
 
 def per_output(spec, names: list[str], what: str, default=None) -> list:
@@ -91,7 +113,8 @@ class Head:
     name: str
     loss: losses.Loss
     weight: float = 1.0
-    metrics: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)  # unweighted
+    weighted_metrics: list = field(default_factory=list)  # weighted by sample and class weights
     fused: losses.Loss | None = None  # the loss taking the output layer's logits
     logits_layer: object = None  # the layer whose logits feed ``fused``
 
@@ -116,7 +139,7 @@ class CompiledLoss:
         weights = [1.0 if w is None else w
                    for w in per_output(spec.loss_weights, names, "loss_weights", 1.0)]
         for w in weights:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
                 raise ValueError(f"loss_weights must be finite numbers >= 0, got {w!r}")
         self.heads = []
         for k, (name, loss, weight) in enumerate(zip(names, loss_list, weights)):
@@ -131,7 +154,7 @@ class CompiledLoss:
         layers = model._flat_layers()
         self.regularized = [layer for layer in layers if layer.regularizers]
         self.has_activity = model.graph.has_activity()
-        self.mean_reduced = all(h.loss.reduction == "sum_over_batch_size" for h in self.heads)
+        self.mean_reduced = all(h.loss.reduction in MEAN_REDUCTIONS for h in self.heads)
 
     @property
     def multi(self) -> bool:
@@ -209,7 +232,14 @@ class CompiledLoss:
 
 
 class CompiledMetrics:
-    """Each output's metrics, resolved from ``compile``'s names against its loss and units.
+    """Each output's metrics and weighted metrics, resolved from ``compile``'s names against its
+    loss and units, and the names they are logged under.
+
+    As in Keras 3, ``metrics`` are unweighted and ``weighted_metrics`` are weighted by the
+    sample and class weights. Logged names are the metric's name (``o1_`` + name for
+    several outputs); a weighted metric whose name is taken is logged as ``weighted_`` +
+    name; a name still taken gets ``_1``, ``_2``... A metric whose result is an array (one
+    value per class or threshold) is logged as one float per entry, ``name_0``, ``name_1``...
 
     Args:
         spec: the checked ``compile`` arguments.
@@ -217,49 +247,82 @@ class CompiledMetrics:
         model: the built model.
 
     Raises:
-        ValueError: one metric object given for two outputs.
+        ValueError: one metric object given twice (for two outputs, or as both kinds).
     """
 
     def __init__(self, spec: CompileSpec, loss: CompiledLoss, model):
-        names = model.output_names
-        if isinstance(spec.metrics, dict):
-            lists = per_output(spec.metrics, names, "metrics", [])
-        else:
-            lists = [list(spec.metrics or [])] * len(names)
-        lists = [[m] if isinstance(m, (str, metrics_module.Metric)) else list(m or []) for m in lists]
         self.heads = loss.heads
         self.xp = model.backend.xp
         seen: list = []
-        for k, (head, ids) in enumerate(zip(self.heads, lists)):
-            units = model.output_shapes[k][-1]
-            head.metrics = [metrics_module.get(m, loss=head.loss, output_units=units) for m in ids]
-            if len(names) > 1:
-                for m in head.metrics:  # one object per output, named after it
+        for kind, attribute in ((spec.metrics, "metrics"), (spec.weighted_metrics, "weighted_metrics")):
+            for k, (head, ids) in enumerate(zip(self.heads, _per_head(kind, model.output_names))):
+                units = model.output_shapes[k][-1]
+                resolved = [metrics_module.get(m, loss=head.loss, output_units=units) for m in ids]
+                for m in resolved:  # one object in one place: its sums are its own
                     if any(m is o for o in seen):
-                        raise ValueError(f"metric object {m!r} is given for two outputs; pass names "
-                                         "or one object per output")
+                        raise ValueError(f"metric object {m!r} is given twice (for two outputs, or "
+                                         "in metrics and weighted_metrics); pass names or one "
+                                         "object per place")
                     seen.append(m)
-        self.metrics = [m for h in self.heads for m in h.metrics]
+                setattr(head, attribute, resolved)
+        self.metrics = ([m for h in self.heads for m in h.metrics]
+                        + [m for h in self.heads for m in h.weighted_metrics])
+        self.names = self._log_names()
+
+    def _log_names(self) -> list[str]:
+        """The logged name of each of :attr:`metrics`, in order (Keras's ``CompileMetrics``)."""
+        multi = len(self.heads) > 1
+        taken: dict[str, int] = {}
+
+        def unique(name: str) -> str:
+            if name not in taken:
+                taken[name] = 1
+                return name
+            index, taken[name] = taken[name], taken[name] + 1
+            return f"{name}_{index}"
+
+        names = [unique(f"{h.name}_{m.name}" if multi else m.name) for h in self.heads for m in h.metrics]
+        for h in self.heads:
+            for m in h.weighted_metrics:
+                name = f"{h.name}_{m.name}" if multi else m.name
+                if name in taken:
+                    name = f"{h.name}_weighted_{m.name}" if multi else f"weighted_{m.name}"
+                names.append(unique(name))
+        return names
 
     def reset(self) -> None:
         for m in self.metrics:
             m.reset()
 
     def update(self, Ys, Ps, W=None) -> None:
-        """Add one batch to every metric (no device read)."""
+        """Add one batch to every metric (no device read): ``W`` goes to the weighted ones."""
         weighted = {} if W is None else {"sample_weight": W}
         for head, Y, P in zip(self.heads, Ys, Ps):
             for m in head.metrics:
+                m.update(self.xp, Y, P)
+            for m in head.weighted_metrics:
                 m.update(self.xp, Y, P, **weighted)
 
-    def names(self, prefix: str = "") -> list[str]:
-        """Keras's names of the metrics (``o1_accuracy`` for several outputs)."""
-        multi = len(self.heads) > 1
-        return [prefix + (f"{h.name}_{m.name}" if multi else m.name) for h in self.heads for m in h.metrics]
-
     def logs(self, prefix: str = "") -> dict:
-        """``{name: value}`` with the names of :meth:`names`."""
-        return dict(zip(self.names(prefix), (m.result() for h in self.heads for m in h.metrics)))
+        """``{name: float}`` with Keras's names (``o1_accuracy`` for several outputs)."""
+        logs = {}
+        for name, m in zip(self.names, self.metrics):
+            value = m.result()
+            if isinstance(value, float):
+                logs[prefix + name] = value
+            else:
+                logs.update({f"{prefix}{name}_{i}": float(v) for i, v in enumerate(value)})
+        return logs
+
+
+def _per_head(spec, names: list[str]) -> list[list]:
+    """The metric identifiers of each output: a dict keys them by output name; a list (or one
+    metric) applies to every output."""
+    if isinstance(spec, dict):
+        lists = per_output(spec, names, "metrics", [])
+    else:
+        lists = [list(spec or [])] * len(names)
+    return [[m] if isinstance(m, _ONE_METRIC) else list(m or []) for m in lists]
 
 
 def _add(total, term):

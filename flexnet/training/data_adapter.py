@@ -13,18 +13,20 @@ HDF5 arrays, generators, DataLoaders, :class:`flexnet.data.Dataset`) goes to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import array_api_compat
 import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import data
-from flexnet.backend import Backend
+from flexnet.backend import Backend, dtype_name
 from flexnet.training import streams
 from flexnet.training.source import Source
-from flexnet.transfer import as_array, is_array, is_device_array, like
+from flexnet.transfer import as_array, is_array, is_device_array, like, namespace_of
 
-__all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE"]
+__all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE", "Shard"]
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -63,6 +65,81 @@ class ArrayData(Source):
         k, m = len(self.Xs), len(self.Ys)
         for batch in data.batches(*self.Xs, *self.Ys, self.W, batch_size=batch_size, order=order):
             yield list(batch[:k]), list(batch[k:k + m]), batch[-1]
+
+    def rows(self, start: int, stop: int) -> tuple[list, list, object]:
+        """``(Xs, Ys, W)`` of rows ``[start, stop)`` (views)."""
+        W = None if self.W is None else self.W[start:stop]
+        return [X[start:stop, ...] for X in self.Xs], [Y[start:stop, ...] for Y in self.Ys], W
+
+    def block(self, rank: int, size: int) -> ArrayData:
+        """Rank ``rank``'s contiguous block of rows when the rows are split into ``size``
+        blocks whose lengths differ by at most one (views; possibly empty)."""
+        return ArrayData(*self.rows(rank * self.n // size, (rank + 1) * self.n // size), self.template)
+
+    def take(self, index) -> tuple[list, list, object]:
+        """``(Xs, Ys, W)`` of the rows ``index`` (an integer array on the device)."""
+        xp = array_api_compat.array_namespace(index)
+        rows = [xp.take(A, index, axis=0) for A in (*self.Xs, *self.Ys)]
+        k = len(self.Xs)
+        return rows[:k], rows[k:], None if self.W is None else xp.take(self.W, index, axis=0)
+
+
+@dataclass
+class Shard:
+    """One rank's share of the training data of a data-parallel ``fit`` over ``size`` ranks.
+
+    With ``strided`` (``fit(shard=True)``: every rank holds all the data) rank ``r`` trains
+    on positions ``r, r + size, r + 2·size, ...`` of each epoch's order, so that at batch size
+    ``b`` step ``j`` of the ``size`` ranks together covers positions ``[j·size·b, (j+1)·size·b)``
+    of the order: the batch one process takes at batch size ``size·b``. Otherwise
+    (``shard=False``) each rank trains on the data it holds, in its own order. A rank whose
+    samples run out before the others' takes empty steps, so that every rank runs the
+    same number of steps.
+
+    Attributes:
+        data: the data this rank holds.
+        rank, size: this rank and the number of ranks.
+        counts: how many samples each rank trains on per epoch.
+        strided: whether ``data`` is the whole data set, shared out by position.
+    """
+
+    data: ArrayData
+    rank: int
+    size: int
+    counts: list
+    strided: bool
+
+    @property
+    def n(self) -> int:
+        """The samples of an epoch, all ranks together."""
+        return sum(self.counts)
+
+    def num_batches(self, batch_size: int) -> int:
+        """Steps per epoch (the same on every rank)."""
+        return max(data.num_batches(c, batch_size) for c in self.counts)
+
+    def steps(self, batch_size: int, order):
+        """Yield ``(Xs, Ys, W, share)`` for each step of an epoch: this rank's batch and its
+        fraction of the step's samples, all ranks together; ``(None, None, None, 0.0)`` for a
+        step where this rank has no sample left.
+
+        Args:
+            batch_size: samples per rank and step.
+            order: the epoch's order, an integer array on the device: of all the samples when
+                ``strided``, else of this rank's own samples (None: as stored).
+        """
+        mine = self.counts[self.rank]
+        if self.strided:
+            order = order[self.rank::self.size]
+        for j in range(self.num_batches(batch_size)):
+            start = j * batch_size
+            stop = min(start + batch_size, mine)
+            total = sum(max(0, min(batch_size, c - start)) for c in self.counts)
+            if stop <= start:
+                yield None, None, None, 0.0
+                continue
+            rows = self.data.rows(start, stop) if order is None else self.data.take(order[start:stop])
+            yield (*rows, (stop - start) / total)
 
 
 def _reshape_hint(shape: tuple, input_shape: tuple | None) -> str:
@@ -109,21 +186,33 @@ class DataAdapter:
     def to_backend(self, a, what: str, dtype: str | None):
         """``(array on the model's backend, template)``; never modifies ``a`` (see
         :meth:`flexnet.Backend.adopt`): ``template`` says how results for this data go back
-        (see :class:`ArrayData`)."""
-        return self.backend.adopt(a, what, dtype)
+        (see :class:`ArrayData`). A value too large for ``dtype`` becomes infinite without a
+        warning: :meth:`check_finite` then says that it overflows."""
+        with np.errstate(over="ignore"):
+            return self.backend.adopt(a, what, dtype)
 
-    def check_finite(self, X, what: str) -> None:
-        """Raise ValueError if a float array holds NaN or infinity."""
+    def check_finite(self, X, what: str, source=None) -> None:
+        """Raise ValueError if a float array holds NaN or infinity.
+
+        ``source`` is the data ``X`` was cast from: when it is finite, the message says
+        that its values overflow ``X``'s dtype.
+        """
         xp = self.backend.xp
         if not xp.isdtype(X.dtype, "real floating"):
             return
         # NaN and ±inf survive a sum, so a finite sum proves every entry finite in one
         # read-only pass; only an infinite sum (or an overflow) needs the exact check,
         # whose boolean temporary is as large as the data.
-        if bool(xp.isfinite(xp.sum(X))):
+        if bool(xp.isfinite(xp.sum(X))) or bool(xp.all(xp.isfinite(X))):
             return
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError(f"{what} contains NaN or infinity")
+        if source is not None and source is not X:
+            source_xp, source = namespace_of(source)
+            if bool(source_xp.all(source_xp.isfinite(source))):
+                big, name = float(source_xp.max(source_xp.abs(source))), dtype_name(X.dtype)
+                raise ValueError(f"{what} holds values up to {big:.4g}, beyond the range of {name} "
+                                 f"(±{float(xp.finfo(X.dtype).max):.4g}): scale the data, or build the "
+                                 "model with dtype='float64'")
+        raise ValueError(f"{what} contains NaN or infinity")
 
     @staticmethod
     def per_io(value, names: list[str], what: str) -> list:
@@ -136,7 +225,8 @@ class DataAdapter:
                                  f"{what} names are {names}")
             return [value[n] for n in names]
         if len(names) == 1:
-            if isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0]):
+            if (isinstance(value, (list, tuple)) and len(value) == 1 and is_array(value[0])
+                    and value[0].ndim > 0):  # [np.float32(1.0)] is one sample, not a list of arrays
                 return [value[0]]
             return [value]
         if not isinstance(value, (list, tuple)) or len(value) != len(names):
@@ -158,10 +248,11 @@ class DataAdapter:
             raise ValueError(f"{what} is required, got None")
         names = model.input_names if model.built else ["input"]  # unbuilt: a Sequential, one input
         parts = self.per_io(x, names, "input")
-        Xs, templates = [], []
+        Xs, templates, sources = [], [], []
         for part in parts:
             label = what if len(parts) == 1 else f"{what}[{names[len(Xs)]!r}]"
-            X, template = self.to_backend(as_array(part, label), label, model.dtype)
+            sources.append(as_array(part, label))
+            X, template = self.to_backend(sources[-1], label, model.dtype)
             if X.ndim < 2:
                 shape = model.input_shapes[len(Xs)] if model.built else None
                 raise ValueError(f"{label} must have a batch axis and a feature axis, got shape "
@@ -180,7 +271,7 @@ class DataAdapter:
             if X.shape[0] != Xs[0].shape[0]:
                 raise ValueError(f"all inputs need the same number of samples, got "
                                  f"{[int(a.shape[0]) for a in Xs]}")
-            self.check_finite(X, label)
+            self.check_finite(X, label, sources[k])
         same_kind = len({type(t) for t in templates}) == 1
         return Xs, templates[0] if same_kind else None
 
@@ -200,19 +291,27 @@ class DataAdapter:
         if y is None:
             raise ValueError(f"{what} is required for training and evaluation, got None")
         b, dtype = self.backend, self.model.dtype
+
+        def prepare(xp, Y):
+            try:
+                return loss.prepare_targets(xp, Y, output_shape, dtype)
+            except ValueError as exc:  # the loss's message, said about this argument
+                raise ValueError(f"{what}: {exc}") from None
+
         if is_device_array(y):
             Y, _ = self.to_backend(y, what, None)
-            Y = loss.prepare_targets(b.xp, Y, output_shape, dtype)
+            Y = prepare(b.xp, Y)
         else:
             host = np.asarray(y)
             if host.dtype.kind not in "biuf":
                 raise TypeError(f"{what} must hold numbers, got dtype {host.dtype}")
-            host = loss.prepare_targets(host_xp, host, output_shape, dtype)
+            with np.errstate(over="ignore"):  # a value too large for the dtype: check_finite says so
+                host = prepare(host_xp, host)
             integral = np.issubdtype(host.dtype, np.integer)
             Y = b.from_numpy(host, b.index_dtype if integral else None)
         if Y.shape[0] != n:
             raise ValueError(f"x has {n} samples but {what} has {Y.shape[0]}; they must match")
-        self.check_finite(Y, what)
+        self.check_finite(Y, what, y)
         return Y
 
     def sample_weight(self, sample_weight, n: int, what: str = "sample_weight"):
@@ -233,8 +332,9 @@ class DataAdapter:
         W = self.sample_weight(sample_weight, n)
         if class_weight is None:
             return W
+        classes = max(2, math.prod(self.model.output_shapes[0][1:]))  # one unit: classes 0 and 1
         C = heads[0].loss.class_sample_weights(self.backend.xp, Ys[0], class_weight,
-                                               self.model.dtype)
+                                               self.model.dtype, classes)
         return C if W is None else W * C
 
     # -- whole calls --------------------------------------------------------------------------
@@ -295,12 +395,14 @@ class DataAdapter:
         return self.prediction(x)
 
     def outputs(self, outputs: list, template=None):
-        """Join per-batch outputs, one array per output, in the kind of ``template`` (NumPy for
-        host inputs, the caller's library for another library's arrays; see :class:`ArrayData`)."""
-        backend = self.model.backend
+        """Join per-batch outputs into new arrays (never views of the inputs), one array per
+        output, in the kind of ``template`` (NumPy for host inputs, the caller's library for
+        another library's arrays; see :class:`ArrayData`)."""
+        xp = self.model.backend.xp
         joined = []
         for k in range(len(outputs[0])):
             parts = [batch[k] for batch in outputs]
-            P = parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)
+            # one batch: the output may be a view of the input (a Flatten or Dropout model)
+            P = xp.concat(parts, axis=0) if len(parts) > 1 else xp.asarray(parts[0], copy=True)
             joined.append(P if template is None else like(P, template))
         return joined[0] if len(joined) == 1 else joined

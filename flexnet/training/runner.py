@@ -1,15 +1,18 @@
 """How a trainer runs its steps: one batch at a time (the generic runner), or compiled.
 
 A runner trains one epoch, evaluates one batch and runs one inference batch for the
-trainer. :class:`Runner` calls the generic :class:`~flexnet.training.step.TrainStep`
-once per batch, on every backend; :func:`runner_for` picks the backend's compiled
-runner instead where there is one and ``compile(jit_compile=...)`` allows it
-(``jax.jit`` on the jax backend, :mod:`flexnet.training.jax_runner`).
+trainer. :class:`Runner` calls the train step once per batch, on every backend;
+:func:`runner_for` picks the backend's compiled runner instead where there is one and
+``compile(jit_compile=...)`` allows it (``jax.jit`` on the jax backend,
+:mod:`flexnet.training.jax_runner`), and :func:`step_for` the backend's fused step
+(NumPy, :mod:`flexnet.training.numpy_step`) or the generic one.
 """
 
 from __future__ import annotations
 
-__all__ = ["Runner", "runner_for"]
+from flexnet.training.step import TrainStep
+
+__all__ = ["Runner", "runner_for", "step_for"]
 
 
 class Runner:
@@ -41,6 +44,19 @@ class Runner:
     def forward(self, Xs):
         """The outputs for one batch, in inference mode."""
         return self.step.graph.forward(Xs, False)
+
+
+def step_for(spec, model, loss, metrics) -> TrainStep:
+    """The backend's fused train step when there is one for this model and
+    ``spec.jit_compile`` allows it (NumPy: :mod:`flexnet.training.numpy_step`), else the
+    generic :class:`~flexnet.training.step.TrainStep`."""
+    if spec.jit_compile is not False and model.backend.name == "numpy":
+        from flexnet.training.numpy_step import NumpyStep, fused_plan
+
+        plan = fused_plan(model, loss)
+        if plan is not None:
+            return NumpyStep(model, loss, metrics, spec.optimizer, plan)
+    return TrainStep(model, loss, metrics, spec.optimizer)
 
 
 def runner_for(spec, model, loss, metrics, step) -> Runner:

@@ -11,19 +11,42 @@ names and shapes, ``backend``/``dtype``/``rng``, ``_bind()`` and ``_lazy_build(X
 
 from __future__ import annotations
 
+import functools
+
 from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
 from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, DataAdapter
-from flexnet.training.runner import runner_for
+from flexnet.training.data_parallel import LOCAL, distribution_for
+from flexnet.training.one_batch import OneBatch
+from flexnet.training.runner import runner_for, step_for
 from flexnet.training.source import Source
-from flexnet.training.step import TrainStep
 
 __all__ = ["Trainer"]
 
 
 def _batch_size(batch_size) -> int:
     return data.check_batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+
+
+def _guarded(*names: str):
+    """Class decorator: the methods ``names`` run in the trainer's distribution's guard, in which
+    an exception on one of several ranks ends them all (the others would wait for it)."""
+
+    def guard(method):
+        @functools.wraps(method)
+        def call(self, *args, **kwargs):
+            with self.distribution.guard(method.__name__):
+                return method(self, *args, **kwargs)
+
+        return call
+
+    def decorate(cls):
+        for name in names:
+            setattr(cls, name, guard(getattr(cls, name)))
+        return cls
+
+    return decorate
 
 
 def _results(logs: dict, return_dict: bool):
@@ -34,7 +57,8 @@ def _results(logs: dict, return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
-class Trainer:
+@_guarded("fit", "evaluate", "predict")
+class Trainer(OneBatch):
     """Compiles, trains, evaluates and runs one model.
 
     Args:
@@ -47,10 +71,11 @@ class Trainer:
         self.spec: CompileSpec | None = None
         self._parts = None  # (CompiledLoss, CompiledMetrics, TrainStep), made when first needed
         self._runner = None  # runs the steps: generic, or the backend's compiled runner
+        self.distribution = LOCAL  # one process, or data-parallel over ranks (training.data_parallel)
 
     # -- compile --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                jit_compile="auto") -> None:
+                weighted_metrics=None, jit_compile="auto") -> None:
         """Choose the optimizer, loss and metrics for training.
 
         Args:
@@ -60,36 +85,46 @@ class Trainer:
                 :class:`~flexnet.losses.Loss`; for several outputs, one loss for all,
                 a list (one per output) or a dict keyed by output name.
             metrics: names or :class:`~flexnet.metrics.Metric` objects (``"accuracy"``
-                is chosen from the loss); for several outputs a list applies to each
-                output and a dict keys lists by output name.
+                is chosen from the loss; a loss or its name gives that loss's mean); for
+                several outputs a list applies to each output and a dict keys lists by
+                output name. They ignore sample and class weights, as in Keras 3.
             loss_weights: for several outputs, a list or dict of factors: the total
                 loss is ``Σ_k w_k L_k``.
-            jit_compile: ``"auto"`` (default) runs the backend's compiled training step
-                where it has one (``jax.jit`` on the jax backend); ``False`` always runs
-                the generic step, the reference the compiled ones are tested against.
+            weighted_metrics: as ``metrics``, but weighted by the sample and class
+                weights; logged as ``weighted_<name>`` where a metric has that name.
+            jit_compile: ``"auto"`` (default) runs the backend's compiled or fused training
+                step where it has one (``jax.jit`` on JAX, the fused step on NumPy); ``False``
+                always runs the generic step, the reference the others are tested against.
         """
-        spec = CompileSpec(optimizer, loss, metrics, loss_weights, jit_compile)
+        spec = CompileSpec(optimizer, loss, metrics, loss_weights, weighted_metrics, jit_compile)
         model = self.model
+        parts = self._make_parts(spec) if model.built else None  # checks it all: nothing changes on error
         self.spec, self._parts = spec, None
         model.optimizer, model.loss, model.loss_weights = spec.optimizer, spec.loss, loss_weights
         model._metric_spec, model.metrics, model.compiled = spec.metrics, [], True
-        if model.built:
-            self.setup()
+        model._weighted_metric_spec = spec.weighted_metrics
+        self.distribution = distribution_for(spec.optimizer, model)
+        if parts is not None:
+            self.setup(parts)
 
     def reset(self) -> None:
         """Forget the compiled parts (the model's layers changed); made again when needed."""
         self._parts = self._runner = None
 
-    def setup(self):
-        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model."""
+    def setup(self, parts=None):
+        """``(CompiledLoss, CompiledMetrics, TrainStep)`` of the built, compiled model (``parts``
+        when given: ``compile`` made them to check its arguments)."""
         if self._parts is None:
-            model = self.model
-            loss = CompiledLoss(self.spec, model)
-            metrics = CompiledMetrics(self.spec, loss, model)
-            self._parts = (loss, metrics, TrainStep(model, loss, metrics, self.spec.optimizer))
-            model.metrics = metrics.metrics
-            self._runner = runner_for(self.spec, model, *self._parts)
+            self._parts = parts or self._make_parts(self.spec)
+            self.model.metrics = self._parts[1].metrics
+            self._runner = runner_for(self.spec, self.model, *self._parts)
         return self._parts
+
+    def _make_parts(self, spec: CompileSpec):
+        model = self.model
+        loss = CompiledLoss(spec, model)
+        metrics = CompiledMetrics(spec, loss, model)
+        return loss, metrics, step_for(spec, model, loss, metrics)
 
     def _heads(self):
         return self.setup()[0].heads
@@ -98,71 +133,12 @@ class Trainer:
         if self.spec is None:
             raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before {what}")
 
-    # -- one batch ------------------------------------------------------------------------
-    def compute_gradients(self, x, y, training: bool = True, sample_weight=None):
-        """The loss and its gradient with respect to every trainable weight.
-
-        Runs one forward and backward pass over all of ``x`` as one batch; the
-        weights do not change (moving statistics that a training-mode forward pass
-        updates, as in BatchNormalization, are put back). The loss includes the
-        regularization penalties.
-
-        Args:
-            x: inputs, NumPy or arrays on the model's backend (a list or dict for
-                several inputs).
-            y: targets (a list or dict for several outputs).
-            training: run layers in training mode (dropout active), as ``fit`` does.
-            sample_weight: optional per-sample weights, shape ``(n,)``.
-
-        Returns:
-            ``(loss, grads)``: the loss as a 0-d array on the model's backend
-            (``float(loss)`` reads it) and a list of gradient arrays in the order
-            of :attr:`trainable_weights` (for Dense-only models, the order of
-            :meth:`get_weights`).
-        """
-        self._require_compiled("compute_gradients()")
-        batch = self.adapter.arrays(x, y, self._heads, sample_weight)
-        step = self.setup()[2]
-        saved = [dict(layer.buffers) for layer in step.layers]
-        try:
-            L, _, _, grads = step.gradients(batch.Xs, batch.Ys, batch.W, training)
-        finally:
-            for layer, buffers in zip(step.layers, saved):
-                layer.buffers.update(buffers)
-        return L, grads
-
-    def apply_gradients(self, grads: list) -> None:
-        """One optimizer step on the trainable weights from ``grads``, as in a step of ``fit``.
-
-        ``grads`` are in the order of :attr:`trainable_weights`, as :meth:`compute_gradients`
-        returns them; the step clips, decays, updates and applies the constraints, on every
-        backend (JAX included): ``loss, grads = model.compute_gradients(x, y);
-        model.apply_gradients(grads)`` is a training loop of your own.
-        """
-        self._require_compiled("apply_gradients()")
-        step = self.setup()[2]
-        grads = list(grads)
-        if len(grads) != len(step.parameters.entries):
-            raise ValueError(f"model {self.model.name!r} trains {len(step.parameters.entries)} weights, "
-                             f"got {len(grads)} gradients")
-        step.update(grads)
-
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None) -> float:
-        """One optimizer step on one batch; returns the batch loss as a float."""
-        self._require_compiled("train_on_batch()")
-        batch = self.adapter.arrays(x, y, self._heads, sample_weight, class_weight)
-        step = self.setup()[2]
-        L, _, _, grads = step.gradients(batch.Xs, batch.Ys, batch.W)
-        step.update(grads)
-        return float(L)
-
     # -- loops -------------------------------------------------------------------------------
     def _run_epoch(self, train: Source, batch_size: int, shuffle: bool, cbs) -> dict:
         loss, metrics, _ = self.setup()
-        order = train.order(self.model.rng) if shuffle else None
         metrics.reset()
-        totals = self._runner.run_epoch(train, batch_size, order, cbs)
-        logs = {**loss.logs(totals, train.n), **metrics.logs()}
+        totals, n = self.distribution.run_epoch(self._runner, train, batch_size, shuffle, cbs)
+        logs = {**loss.logs(totals, n), **metrics.logs()}
         optimizer = self.spec.optimizer
         if callable(optimizer._learning_rate):  # a schedule: show the rate it reached
             logs["learning_rate"] = optimizer.learning_rate
@@ -178,7 +154,8 @@ class Trainer:
                                                    verbose):
             L, Ls = test(Xs, Ys, W)
             totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
-        return {**loss.logs(totals, batches.n, prefix), **metrics.logs(prefix)}
+        totals, n = self.distribution.combine(totals, batches.n, loss, metrics)
+        return {**loss.logs(totals, n, prefix), **metrics.logs(prefix)}
 
     def fit(
         self,
@@ -194,6 +171,7 @@ class Trainer:
         class_weight: dict | None = None,
         sample_weight=None,
         initial_epoch: int = 0,
+        shard: bool = True,
         steps_per_epoch: int | None = None, validation_steps: int | None = None,
     ):
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
@@ -210,7 +188,7 @@ class Trainer:
             epochs: index of the last epoch (training runs from ``initial_epoch``).
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch;
                 ``"auto"`` (the default) is 1, as in Keras 3.
-            callbacks: list of :class:`~flexnet.callbacks.Callback`.
+            callbacks: a list of :class:`~flexnet.callbacks.Callback` (or one).
             validation_split: fraction of the data, taken from the end, held out for validation.
             validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``,
                 or data that makes its own batches as ``x`` can; overrides ``validation_split``.
@@ -218,10 +196,12 @@ class Trainer:
             class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
                 class's weight (classes not listed weigh 1). For one-hot targets the class
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
-                outputs it reads the first output's targets.
+                outputs it reads the first output's targets. A key that is not a class of
+                that output (``0..C-1``; 0 and 1 for one unit) is an error.
             sample_weight: ``(n,)`` weights, one per sample; the loss becomes
-                ``Σ w_i ℓ_i / n`` (Keras's rule) and metrics are weighted means.
+                ``Σ w_i ℓ_i / n`` (Keras's rule) and ``weighted_metrics`` are weighted means.
             initial_epoch: epoch to start from (to resume a run).
+            shard: with several ranks (docs/distributed.md), True when all pass the same data, else False.
             steps_per_epoch, validation_steps: batches per epoch of data that makes them, read on
                 from the last epoch's; None: a whole pass (a generator serves a single epoch).
 
@@ -232,20 +212,23 @@ class Trainer:
         """
         self._require_compiled("fit()")
         batch_size, given_batch_size = _batch_size(batch_size), batch_size
-        for label, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{label} must be an int >= 0, got {value!r}")
+        epochs, initial_epoch = data.check_count(epochs, "epochs"), data.check_count(initial_epoch,
+                                                                                    "initial_epoch")
         verbose = callbacks_module.check_verbose(verbose)
+        callbacks = callbacks_module.as_callback_list(callbacks)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
                                            validation_split, validation_data, steps_per_epoch,
                                            validation_steps, given_batch_size, epochs - initial_epoch)
-        model = self.model
+        model, dist = self.model, self.distribution
+        train, val = dist.start_fit(self, train, val, shard, batch_size=batch_size, epochs=epochs,
+                                    shuffle=shuffle, initial_epoch=initial_epoch, class_weight=class_weight)
         history = callbacks_module.History()
         extra = [callbacks_module.ProgressBar(verbose)] if verbose else []
         params = {"epochs": epochs, "steps": train.num_batches(batch_size), "samples": train.n,
                   "verbose": verbose}
         # the progress bar after the user's callbacks, so it shows the keys they add
-        cbs = callbacks_module.CallbackList([*(callbacks or []), *extra, history], model, params)
+        cbs = callbacks_module.CallbackList([*callbacks, *extra, history], model, params,
+                                            primary=dist.primary)
         model.stop_training = False
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -254,14 +237,14 @@ class Trainer:
             if val is not None:
                 logs.update(self._evaluate(val, batch_size, prefix="val_"))
             cbs.on_epoch_end(epoch, logs)
-            if model.stop_training:
+            if dist.stop(model.stop_training):
                 break
         cbs.on_train_end()
         model.history = history
         return history
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = 0,
-                 sample_weight=None, return_dict: bool = False, steps: int | None = None):
+                 sample_weight=None, return_dict: bool = False, shard: bool = True, steps: int | None = None):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
         Args:
@@ -271,6 +254,7 @@ class Trainer:
                 results only.
             sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
             return_dict: return ``{"loss": ..., "accuracy": ...}``.
+            shard: as for :meth:`fit`; on several ranks the results cover every rank's data.
             steps: batches read of data that makes them (None: a whole pass).
 
         Returns:
@@ -279,9 +263,9 @@ class Trainer:
         """
         self._require_compiled("evaluate()")
         batch_size, given_batch_size = _batch_size(batch_size), batch_size
-        verbose = callbacks_module.check_verbose(verbose)
+        verbose = self.distribution.verbose(callbacks_module.check_verbose(verbose))
         data = self.adapter.evaluation(x, y, self._heads, sample_weight, steps, given_batch_size)
-        logs = self._evaluate(data, batch_size, verbose=verbose)
+        logs = self._evaluate(self.distribution.data(data, shard, "evaluate"), batch_size, verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
         return _results(logs, return_dict)
@@ -300,9 +284,10 @@ class Trainer:
         if self.spec is None or not self.model.built:
             return []
         loss, metrics, _ = self.setup()
-        return loss.names() + metrics.names()
+        return loss.names() + list(metrics.names)
 
-    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0, steps: int | None = None):
+    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0, shard: bool = True,
+                steps: int | None = None):
         """The network's outputs for ``x``, in inference mode.
 
         Args:
@@ -312,6 +297,7 @@ class Trainer:
             batch_size: samples per forward pass (default 32).
             verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
                 are silent.
+            shard: as for :meth:`fit`; with ``True`` every rank returns the outputs for all of ``x``.
             steps: batches read of data that makes them (None: a whole pass).
 
         Returns:
@@ -321,14 +307,14 @@ class Trainer:
             library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
             array of that library, shared through DLPack.
         """
-        batch_size, given_batch_size = _batch_size(batch_size), batch_size
-        verbose = callbacks_module.check_verbose(verbose)
+        batch_size, given_batch_size, dist = _batch_size(batch_size), batch_size, self.distribution
+        verbose = dist.verbose(callbacks_module.check_verbose(verbose))
         inputs = self.adapter.inference(x, steps, given_batch_size)
-        forward = self._forward()
-        steps = inputs.num_batches(batch_size)
+        forward, local = self._forward(), dist.data(inputs, shard, "predict")
+        steps = local.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
-                   callbacks_module.progress(inputs.batches(batch_size), steps, "predict", verbose)]
-        return self.adapter.outputs(outputs, inputs.template)
+                   callbacks_module.progress(local.batches(batch_size), steps, "predict", verbose)]
+        return self.adapter.outputs(dist.gather(outputs, local, shard), inputs.template)
 
     def __call__(self, x, training: bool = False):
         """The outputs for one batch, without batching (``model(x)`` on arrays)."""
