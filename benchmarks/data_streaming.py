@@ -46,6 +46,8 @@ import time
 
 import numpy as np
 
+import flexnet as fx
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SIZES = (784, 300, 100, 10)  # the reference network of BENCHMARKS.md
@@ -76,8 +78,6 @@ class Clock:
     """A callback's view of an epoch: its wall time and the time spent inside training steps."""
 
     def __init__(self):
-        import flexnet as fx
-
         clock = self
 
         class _Callback(fx.callbacks.Callback):
@@ -99,8 +99,6 @@ class Clock:
 
 def train_epochs(x, y=None, backend="numpy", epochs=2, batch_size=128, **fit_kwargs):
     """``(seconds, busy seconds)`` of the last of ``epochs`` epochs (the first warms up)."""
-    import flexnet as fx
-
     fx.utils.set_random_seed(0)
     layers = [fx.layers.Dense(SIZES[1], activation="relu", input_dim=SIZES[0]),
               fx.layers.Dense(SIZES[2], activation="relu"), fx.layers.Dense(SIZES[3], activation="softmax")]
@@ -233,32 +231,32 @@ def bench_throughput(args) -> dict:
 # -- a Dataset that augments every batch -----------------------------------------------------------
 
 
+class Augmented(fx.data.Dataset):
+    """Batches of 28x28 images shifted by up to 2 pixels each way, rescaled and noised (at the top
+    of the module: worker processes unpickle it)."""
+
+    def __init__(self, X, y, batch, **kwargs):
+        super().__init__(**kwargs)
+        self.X, self.y, self.batch = X, y, batch
+
+    def __len__(self):
+        return -(-len(self.X) // self.batch)
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng(index)
+        rows = slice(index * self.batch, (index + 1) * self.batch)
+        images = self.X[rows].reshape(-1, 28, 28)
+        b = len(images)
+        shift = rng.integers(-2, 3, size=(b, 2))
+        i = (np.arange(28)[None, :] - shift[:, :1]) % 28
+        j = (np.arange(28)[None, :] - shift[:, 1:]) % 28
+        images = images[np.arange(b)[:, None, None], i[:, :, None], j[:, None, :]]
+        images = images * rng.uniform(0.8, 1.2, size=(b, 1, 1)).astype(np.float32)
+        images += rng.normal(0.0, 0.1, size=images.shape).astype(np.float32)
+        return images.reshape(b, 784), self.y[rows]
+
+
 def augmenting_dataset(X, y, batch: int, **kwargs):
-    import flexnet as fx
-
-    class Augmented(fx.data.Dataset):
-        """Batches of 28x28 images shifted by up to 2 pixels each way, rescaled and noised."""
-
-        def __init__(self, X, y, batch, **kwargs):
-            super().__init__(**kwargs)
-            self.X, self.y, self.batch = X, y, batch
-
-        def __len__(self):
-            return -(-len(self.X) // self.batch)
-
-        def __getitem__(self, index):
-            rng = np.random.default_rng(index)
-            rows = slice(index * self.batch, (index + 1) * self.batch)
-            images = self.X[rows].reshape(-1, 28, 28)
-            b = len(images)
-            shift = rng.integers(-2, 3, size=(b, 2))
-            i = (np.arange(28)[None, :] - shift[:, :1]) % 28
-            j = (np.arange(28)[None, :] - shift[:, 1:]) % 28
-            images = images[np.arange(b)[:, None, None], i[:, :, None], j[:, None, :]]
-            images = images * rng.uniform(0.8, 1.2, size=(b, 1, 1)).astype(np.float32)
-            images += rng.normal(0.0, 0.1, size=images.shape).astype(np.float32)
-            return images.reshape(b, 784), self.y[rows]
-
     return Augmented(X, y, batch, **kwargs)
 
 
@@ -336,8 +334,6 @@ def main(argv=None) -> None:
     args.rows = args.rows or (8_192 if args.quick else 65_536)
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.backends = args.backends or backends()
-    import flexnet as fx
-
     report = {"command": " ".join(["python", "benchmarks/data_streaming.py", *(argv or sys.argv[1:])]),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "numpy": np.__version__, "flexnet": fx.__version__}}

@@ -310,6 +310,7 @@ def test_a_failure_or_ctrl_c_during_training_stops_the_reading(where):
             raise KeyboardInterrupt
 
     model = _model()
+    children = set(multiprocessing.active_children())  # others' (joblib's) may live on
     if where == "step":
         with pytest.raises(ValueError, match="batch 0 of x"):
             model.fit((b if i < 50 else (b[0] * np.nan, b[1]) for i, b in enumerate(endless())),
@@ -319,4 +320,4 @@ def test_a_failure_or_ctrl_c_during_training_stops_the_reading(where):
             model.fit(endless(), steps_per_epoch=5, epochs=2, verbose=0,
                       callbacks=[fx.callbacks.LambdaCallback(on_train_batch_end=interrupt)])
     assert _no_reader_threads()
-    assert not multiprocessing.active_children()
+    assert set(multiprocessing.active_children()) <= children

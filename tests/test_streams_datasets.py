@@ -146,15 +146,17 @@ def test_each_shard_reads_only_its_batches():
         DatasetStream(model._trainer.adapter, Rows(X, y), model._trainer._heads).shard(7, 8)
 
 
+class Broken(Rows):
+    """Rows whose batch 3 cannot be read (at the top of the module: worker processes unpickle it)."""
+
+    def __getitem__(self, index):
+        if index == 3:
+            raise OSError("corrupt image")
+        return super().__getitem__(index)
+
+
 def test_an_error_in_getitem_keeps_its_type_and_names_the_batch():
     X, y = _arrays()
-
-    class Broken(Rows):
-        def __getitem__(self, index):
-            if index == 3:
-                raise OSError("corrupt image")
-            return super().__getitem__(index)
-
     for kwargs in (dict(workers=0), dict(), dict(workers=2), dict(workers=2, use_multiprocessing=True)):
         with pytest.raises(OSError, match="corrupt image") as info:
             _model().fit(Broken(X, y, **kwargs), shuffle=False, verbose=0)

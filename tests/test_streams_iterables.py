@@ -27,6 +27,10 @@ def _model(case):
     return model
 
 
+# the DataLoader forks its workers (torch's default on Linux): in a full run JAX is imported by
+# then and warns that a fork of a multithreaded process may deadlock, which is torch's choice here
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_a_data_loader_trains_as_its_batches_given_as_arrays(case, num_workers):
     X, y = _arrays()

@@ -38,8 +38,10 @@ class Dataset(ABC):
     processes (``use_multiprocessing=True``), at most ``max_queue_size`` batches ahead.
     Threads suit reading files and NumPy work (which releases Python's lock); processes
     suit Python-heavy augmentation, but each holds a copy of the Dataset (made again every
-    epoch, after :meth:`on_epoch_end`): it must be picklable where processes are spawned
-    (macOS, Windows), and files are best opened in ``__getitem__``. ``workers=0`` reads
+    epoch, after :meth:`on_epoch_end`), sent to them pickled (they start from a fork server on
+    Linux, spawned elsewhere; never forked from the training process, whose threads could
+    deadlock a forked child): it must be picklable (a class defined at the top of a module),
+    and files are best opened in ``__getitem__``. ``workers=0`` reads
     each batch in the training loop itself, when the step asks for it (no overlap, for
     debugging ``__getitem__``).
 

@@ -109,6 +109,8 @@ class Shard:
     counts: list
     strided: bool
 
+    streamed = False  # arrays in memory (a stream's share is a data_parallel.StreamShard)
+
     @property
     def n(self) -> int:
         """The samples of an epoch, all ranks together."""

@@ -13,7 +13,7 @@ Arrays in memory are not streams: they go to the device once per call
 from __future__ import annotations
 
 from flexnet.data import Dataset, validation_cut
-from flexnet.training.streams.base import Stream, check_steps
+from flexnet.training.streams.base import Stream, check_steps, leaves
 from flexnet.training.streams.datasets import DatasetStream
 from flexnet.training.streams.iterables import IterableStream, describe
 from flexnet.training.streams.sliced import SlicedArrays, is_out_of_core, storage
@@ -33,20 +33,9 @@ def _kind(x) -> str | None:
     return "iterable" if hasattr(x, "__iter__") or hasattr(x, "__next__") else None
 
 
-def _leaves(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _leaves(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
-
-
 def streamed(x, y=None, sample_weight=None) -> bool:
     """Whether ``x`` (with ``y`` and ``sample_weight``) is read a batch at a time."""
-    return _kind(x) is not None or any(is_out_of_core(a) for a in _leaves([x, y, sample_weight]))
+    return _kind(x) is not None or any(is_out_of_core(a) for a in leaves([x, y, sample_weight]))
 
 
 def any_streamed(x, y, sample_weight, validation_data) -> bool:
@@ -99,7 +88,7 @@ def stream_for(adapter, x, y=None, sample_weight=None, *, heads=None, class_weig
         if not streamed(x, y, sample_weight):
             return None
         arrays_only(**{steps_name: steps})
-        first = next(a for a in _leaves([x, y, sample_weight]) if is_out_of_core(a))
+        first = next(a for a in leaves([x, y, sample_weight]) if is_out_of_core(a))
         return SlicedArrays(adapter, x, y, sample_weight, heads, class_weight, rows,
                             f"{what} ({storage(first)})")
     label = f"{what} ({describe(x) if kind == 'iterable' else type(x).__name__})"
@@ -122,7 +111,7 @@ def training(adapter, x, y, heads, sample_weight, class_weight, validation_split
             raise ValueError(f"validation_split cuts arrays, and x is {describe(x)}: give validation_data "
                              "instead")
         # memory-mapped arrays: the last rows, as for arrays in memory
-        n = next(a for a in _leaves(x) if hasattr(a, "shape")).shape[0]
+        n = next(a for a in leaves(x) if hasattr(a, "shape")).shape[0]
         cut = validation_cut(n, validation_split)
         rows, val_rows = (0, cut), (cut, n)
         validation_data = (x, y, sample_weight)

@@ -26,7 +26,7 @@ from flexnet import transfer
 from flexnet.training.source import Source
 from flexnet.training.streams.prefetch import Prefetcher
 
-__all__ = ["Stream", "check_steps", "unpack"]
+__all__ = ["Stream", "check_steps", "leaves", "unpack"]
 
 _FORMS = {1: "(x,)", 2: "(x, y)", 3: "(x, y, sample_weight)"}
 
@@ -58,13 +58,14 @@ def note(exc: BaseException, text: str) -> None:
         add_note(text)
 
 
-def _leaves(value):
+def leaves(value):
+    """The arrays (anything but None) in ``value``: an array, or lists, tuples and dicts of them."""
     if isinstance(value, dict):
         for v in value.values():
-            yield from _leaves(v)
+            yield from leaves(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from _leaves(v)
+            yield from leaves(v)
     elif value is not None:
         yield value
 
@@ -138,7 +139,7 @@ class Stream(Source):
         if backend.name == "numpy":
             return False
         return all(not transfer.is_device_array(a) or (not backend.owns(a) and transfer.on_host(a))
-                   for a in _leaves(parts))
+                   for a in leaves(parts))
 
     def _copy(self, host: np.ndarray):
         backend = self.adapter.backend

@@ -22,6 +22,15 @@ __all__ = ["DatasetStream"]
 _WORKER_DATASET = None
 
 
+def _process_context():
+    """Where worker processes come from: a fork server where the platform has one (Linux; the
+    default from Python 3.14), else the platform's default (spawn on macOS and Windows). Never
+    a fork of the training process itself: it runs threads (the prefetch thread, the backend's
+    own; JAX warns), and a child forked while one of them holds a lock can deadlock."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+
+
 def _install(dataset) -> None:
     global _WORKER_DATASET
     _WORKER_DATASET = dataset
@@ -57,7 +66,7 @@ class DatasetStream(Stream):
                              "batches of one epoch")
         self.length = length
         self.depth = 0 if dataset.workers == 0 else 2
-        self._shard = (0, 1)
+        self._select = slice(None)  # the positions of each pass this process reads
         self._pass = None  # the indices of the pass being read (with steps), and the next to read
         self._cursor = 0
         self._pool = None
@@ -70,8 +79,7 @@ class DatasetStream(Stream):
     def num_batches(self, batch_size: int) -> int:
         if self.steps is not None:
             return self.steps
-        index, count = self._shard
-        return len(range(index, self.length, count))
+        return len(range(self.length)[self._select])
 
     def shard(self, index: int, count: int) -> DatasetStream:
         """Read only batches ``index, index + count, index + 2·count, ...`` of each pass (of its
@@ -80,7 +88,19 @@ class DatasetStream(Stream):
             raise ValueError(f"shard index must be in [0, {count}), got {index}")
         if self.length is not None and index >= self.length:
             raise ValueError(f"{self.what} has {self.length} batches: shard {index} of {count} gets none")
-        self._shard = (index, count)
+        self._select = slice(index, None, count)
+        return self
+
+    def block(self, index: int, count: int) -> DatasetStream:
+        """Read only the contiguous batches ``[index·L/count, (index+1)·L/count)`` of the ``L`` in
+        order: process ``index`` of ``count`` evaluating or predicting its block."""
+        if self.endless:
+            raise ValueError(f"{self.what} is endless: it cannot be split into blocks of its batches; "
+                             "pass shard=False (each rank reads its own steps)")
+        lo, hi = index * self.length // count, (index + 1) * self.length // count
+        if hi <= lo:
+            raise ValueError(f"{self.what} has {self.length} batches: block {index} of {count} gets none")
+        self._select = slice(lo, hi)
         return self
 
     def order(self, rng):
@@ -100,11 +120,11 @@ class DatasetStream(Stream):
     # -- one epoch ----------------------------------------------------------------------------
     def _indices(self, order) -> list[int]:
         """The dataset indices this epoch reads."""
-        index, count = self._shard
         if self.endless:  # read on: positions cursor, cursor + 1, ... of this shard
+            index, count = self._select.start or 0, self._select.step or 1
             start, self._cursor = self._cursor, self._cursor + self.steps
             return [p * count + index for p in range(start, start + self.steps)]
-        whole = (list(range(self.length)) if order is None else [int(i) for i in order])[index::count]
+        whole = (list(range(self.length)) if order is None else [int(i) for i in order])[self._select]
         if self.steps is None:
             return whole
         out = []
@@ -119,8 +139,8 @@ class DatasetStream(Stream):
     def _begin_epoch(self) -> None:
         self.dataset.on_epoch_begin()
         workers = self.dataset.workers
-        if self.dataset.use_multiprocessing:  # made here, in the loop's thread: processes fork from it
-            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
+        if self.dataset.use_multiprocessing:  # made here, in the loop's thread
+            self._pool = ProcessPoolExecutor(workers, mp_context=_process_context(),
                                              initializer=_install, initargs=(self.dataset,))
             self._pool.submit(int, 0).result()  # the workers start now, not from the prefetch thread
         elif workers > 1:

@@ -15,7 +15,7 @@ import mmap
 import numpy as np
 
 from flexnet import transfer
-from flexnet.training.streams.base import Stream
+from flexnet.training.streams.base import Stream, leaves
 
 __all__ = ["SlicedArrays", "is_out_of_core", "storage"]
 
@@ -71,17 +71,6 @@ def _each(value, fn):
     return fn(value)
 
 
-def _arrays(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _arrays(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _arrays(v)
-    elif value is not None:
-        yield value
-
-
 class SlicedArrays(Stream):
     """Rows ``start..stop`` of arrays read from files, a batch at a time.
 
@@ -99,7 +88,7 @@ class SlicedArrays(Stream):
         self.x = _columns(x, "x")
         self.y = _columns(y, "y")
         self.sample_weight = _columns(sample_weight, "sample_weight")
-        lengths = {int(a.shape[0]) if a.ndim else 0 for a in _arrays([self.x, self.y, self.sample_weight])}
+        lengths = {int(a.shape[0]) if a.ndim else 0 for a in leaves([self.x, self.y, self.sample_weight])}
         if len(lengths) != 1:
             raise ValueError(f"{what}: x, y and sample_weight need the same number of rows, got "
                              f"{sorted(lengths)}")
@@ -107,7 +96,7 @@ class SlicedArrays(Stream):
         self.rows = (0, total) if rows is None else rows
         if self.rows[1] <= self.rows[0]:
             raise ValueError(f"{what} is empty (0 samples)")
-        self._shard = (0, 1)
+        self._shard = (0, 1)  # this process reads positions index, index + count, ... of each order
         self._ready()
 
     @property
@@ -125,6 +114,16 @@ class SlicedArrays(Stream):
         if not 0 <= index < count:
             raise ValueError(f"shard index must be in [0, {count}), got {index}")
         self._shard = (index, count)
+        return self
+
+    def block(self, index: int, count: int) -> SlicedArrays:
+        """Read only the contiguous block ``index`` of ``count`` of the rows (lengths differing by
+        at most one): process ``index`` evaluating or predicting its block."""
+        start, stop = self.rows
+        lo, hi = start + index * (stop - start) // count, start + (index + 1) * (stop - start) // count
+        if hi <= lo:
+            raise ValueError(f"{self.what} has {stop - start} rows: block {index} of {count} gets none")
+        self.rows = (lo, hi)
         return self
 
     def order(self, rng):
