@@ -17,7 +17,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = ["as_array", "as_host_array", "describe", "device_context", "device_name", "host_view",
-           "import_dlpack", "is_array", "is_device_array", "like", "namespace_of", "to_device",
+           "import_dlpack", "is_array", "is_device_array", "like", "namespace_of", "on_host", "to_device",
            "to_device_like", "to_numpy", "writable"]
 
 
@@ -142,6 +142,17 @@ def import_dlpack(xp, device, a, what: str):
         raise TypeError(f"{what} is {describe(a)}, which cannot be read through DLPack: {exc}") from None
 
 
+def on_host(a) -> bool:
+    """Whether ``a``'s memory is the host's: a NumPy array, or another library's array on the CPU
+    (which NumPy reads through DLPack without a copy)."""
+    if isinstance(a, (np.ndarray, np.generic)):
+        return True
+    try:
+        return _dlpack_device(a)[0] == 1  # kDLCPU
+    except (AttributeError, TypeError, ValueError, BufferError, RuntimeError):
+        return False
+
+
 def like(P, template):
     """``P`` (an array of the model) as an array of ``template``'s library and device, through
     DLPack without a copy where the devices agree; NumPy for a NumPy ``template``. ``P``
@@ -206,8 +217,10 @@ def to_device(xp, device, host, dtype: str | None = None):
         return host
     if not host.flags.c_contiguous or any(step < 0 for step in host.strides):
         host = np.array(host, order="C")  # torch refuses negative strides (even on an axis of 1)
+    # read-only memory (a memory-mapped file) is copied: a library that shared it would
+    # assume it may write there (PyTorch warns)
     with device_context(device):
-        return xp.asarray(host, device=device)
+        return xp.asarray(host, device=device, copy=True if not host.flags.writeable else None)
 
 
 def to_device_like(host, like):

@@ -64,6 +64,29 @@ def equivalence(fx, comm, out: pathlib.Path) -> None:
     (out / f"rank{comm.rank}.json").write_text(json.dumps(logs))
 
 
+def memmap(fx, comm, out: pathlib.Path) -> None:
+    """A memory-mapped file shared out over the ranks (each reads its rows) at batch 3, and (rank 0)
+    one process on the arrays at batch 3·size."""
+    X, y = _data()
+    if comm.rank == 0:
+        np.save(out / "x.npy", X)
+    comm.broadcast_object(None)  # the file is written before any rank opens it
+    mapped = np.load(out / "x.npy", mmap_mode="r")
+    model = _model(fx, optimizer=fx.distributed.DistributedOptimizer(fx.optimizers.Adam(0.02)))
+    history = model.fit(mapped, y, batch_size=3, epochs=3, verbose=0, validation_split=0.25)
+    arrays = {f"w{j}": w for j, w in enumerate(_arrays(model))}
+    arrays["predict"] = np.asarray(model.predict(mapped), dtype=np.float64)
+    logs = {"ranks": history.history}
+    if comm.rank == 0:
+        alone = _model(fx)
+        logs["reference"] = alone.fit(X, y, batch_size=3 * comm.size, epochs=3, verbose=0,
+                                      validation_split=0.25).history
+        arrays.update({f"reference_w{j}": w for j, w in enumerate(_arrays(alone))})
+        arrays["reference_predict"] = np.asarray(alone.predict(X), dtype=np.float64)
+    np.savez(out / f"rank{comm.rank}.npz", **arrays)
+    (out / f"rank{comm.rank}.json").write_text(json.dumps(logs))
+
+
 def checkpoint(fx, comm, out: pathlib.Path) -> None:
     """ModelCheckpoint and CSVLogger given on every rank: rank 0 alone writes."""
     X, y = _data()
@@ -122,7 +145,7 @@ def killed(fx, comm, out: pathlib.Path) -> None:
                          fx.callbacks.LambdaCallback(on_train_batch_end=die)])
 
 
-SCENARIOS = {f.__name__: f for f in (equivalence, checkpoint, fail, hang, mismatch, killed)}
+SCENARIOS = {f.__name__: f for f in (equivalence, memmap, checkpoint, fail, hang, mismatch, killed)}
 
 
 def main(argv: list[str]) -> None:

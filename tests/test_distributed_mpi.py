@@ -78,6 +78,19 @@ def test_ranks_at_batch_b_equal_one_process_at_ranks_times_b_and_each_other(tmp_
                 assert logs[r][str(k)][key] == values
 
 
+def test_ranks_on_a_memory_mapped_file_equal_one_process_on_the_arrays(tmp_path):
+    _ok(scenario(2, "memmap", tmp_path))
+    arrays = [np.load(tmp_path / f"rank{r}.npz") for r in range(2)]
+    logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for name in [key for key in arrays[0] if not key.startswith("reference")]:
+        np.testing.assert_array_equal(arrays[1][name], arrays[0][name], err_msg=name)
+        np.testing.assert_allclose(arrays[0][name], arrays[0][f"reference_{name}"], rtol=1e-12, atol=1e-12,
+                                   err_msg=name)
+    assert logs[1]["ranks"] == logs[0]["ranks"]
+    for key, values in logs[0]["ranks"].items():
+        np.testing.assert_allclose(values, logs[0]["reference"][key], rtol=1e-12, atol=1e-12, err_msg=key)
+
+
 def test_rank_0_alone_writes_checkpoints_logs_and_progress(tmp_path):
     import flexnet as fx
 

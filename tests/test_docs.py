@@ -26,7 +26,8 @@ PAGES = {**{p.name: p for p in sorted(DOCS.glob("*.md")) if p.name != "reference
          "README.md": DOCS.parent / "README.md"}
 #: Libraries a page's snippets import besides flexnet's own dependencies.
 REQUIRES = {"backends.md": ["torch", "array_api_strict", "jax"], "index.md": ["matplotlib"],
-            "saving.md": ["torch"], "extending.md": ["matplotlib"], "README.md": ["sklearn"],
+            "saving.md": ["torch"], "data.md": ["h5py", "torch"], "extending.md": ["matplotlib"],
+            "README.md": ["sklearn"],
             "interop.md": ["sklearn", "onnx", "onnxruntime", "h5py", "keras", "torch", "jax"]}
 _BLOCK = re.compile(r"^(<!-- no-test:[^\n]*-->\n)?```python\n(.*?)^```\s*$", re.S | re.M)
 

@@ -36,6 +36,7 @@ KEY_LINES = {
     "optimizers_compared": [r"AdaMax, custom .* \d+\.\d+%"],
     "regularization": [r"early stopping +\d+ ", r"batch norm +\d+ "],
     "data_parallel": [r"trained on 1 rank at 32 samples", r"test accuracy: \d+\.\d+%"],
+    "train_on_memmap": [r"memory-mapped", r"peak allocated while training", r"test accuracy: \d+\.\d+%"],
     "grid_search_digits": [r"best settings: \{", r"test accuracy of the refitted best pipeline: \d+\.\d+%"],
 }
 
@@ -46,8 +47,14 @@ def _three_ways_agree(stdout: str) -> None:
     assert gap < 1e-9, f"the three from-scratch runs differ by {gap}"
 
 
+def _holds_a_fraction_of_the_file(stdout: str) -> None:
+    """train_on_memmap: training allocates less than half the file it reads (it reads by batch)."""
+    fraction = float(re.search(r"MiB \((\S+) of the file", stdout).group(1))
+    assert fraction < 0.5, f"training on the memory-mapped file allocated {fraction} of its size"
+
+
 #: Further checks of an example's standard output (examples not listed: none).
-CHECKS = {"from_scratch": _three_ways_agree}
+CHECKS = {"from_scratch": _three_ways_agree, "train_on_memmap": _holds_a_fraction_of_the_file}
 
 
 def run_example(script: pathlib.Path, out: pathlib.Path, *args: str, timeout: float = 180):

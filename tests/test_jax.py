@@ -245,3 +245,35 @@ def test_jax_backend_names_its_devices_and_refuses_unknown_ones():
     assert fx.Backend.resolve("jax", "cpu:0").device == jax.devices("cpu")[0]
     with pytest.raises(ValueError, match="jax has no device 'tpu:3'"):
         fx.Backend.resolve("jax", "tpu:3")
+
+
+def test_a_stream_runs_one_compiled_step_per_batch_as_the_generic_step(tmp_path):
+    """Memory-mapped data, a generator and a Dataset have no arrays to gather inside the program:
+    each batch is one compiled step (one program per batch shape), the same as the generic step."""
+    x, y = _data()
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+
+    def endless():
+        while True:
+            for i in range(0, len(x), 16):
+                yield x[i:i + 16], y[i:i + 16]
+
+    class Rows(fx.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[16 * i:16 * (i + 1)], y[16 * i:16 * (i + 1)]
+
+    runs = [(lambda: (mapped, y), dict(batch_size=16, shuffle=True)),
+            (lambda: (endless(),), dict(steps_per_epoch=3, validation_data=Rows(), validation_steps=1))]
+    for data, fit_kwargs in runs:
+        out = []
+        for jit in ("auto", False):
+            model = _mlp()
+            model.compile(optimizer=fx.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"], jit_compile=jit)
+            history = model.fit(*data(), epochs=2, verbose=0, **fit_kwargs)
+            out.append((model, history.history))
+        _assert_same(*out)

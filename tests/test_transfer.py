@@ -190,3 +190,22 @@ def test_describe_names_library_and_device():
     assert transfer.describe(np.zeros(2)) == "a numpy array"
     assert transfer.describe(torch.zeros(2)) == "a torch array on device 'cpu'"
     assert transfer.describe(_ArrayOnAGPU(np.zeros(2))) == "a _ArrayOnAGPU on DLPack device cuda:0"
+
+
+def test_read_only_host_data_is_copied_to_the_device_not_shared(case):
+    """A read-only array (a memory-mapped file) is copied: a library sharing it could write there
+    (PyTorch warns, and warnings are errors here)."""
+    X = np.arange(6.0).reshape(3, 2)
+    X.flags.writeable = False
+    A = transfer.to_device(case.resolve().xp, case.resolve().device, X, case.dtype)
+    np.testing.assert_array_equal(case.to_numpy(A), X)
+    model = case.model([Dense(1, input_dim=2)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(X, X[:, :1], verbose=0)
+
+
+def test_on_host_tells_host_memory_from_device_memory():
+    assert transfer.on_host(np.zeros(2)) and transfer.on_host(torch.zeros(2))
+    assert not transfer.on_host(object())
+    if torch.cuda.is_available():
+        assert not transfer.on_host(torch.zeros(2, device="cuda"))

@@ -1,8 +1,11 @@
-"""Data helpers: mini-batches, train/test and validation splits, standardization, one-hot labels.
+"""Data helpers: mini-batches, train/test and validation splits, standardization, one-hot labels,
+and :class:`Dataset`.
 
 They work on NumPy arrays on the host and on any Array API array (the namespace
 comes from the data), so a hand-written training loop can use the same
-mini-batch iterator as ``fit``. Standardization lives in ``scaling.py``.
+mini-batch iterator as ``fit``. Standardization lives in ``scaling.py``; :class:`Dataset`,
+the base class for data computed a batch at a time, which ``fit`` reads while it trains,
+in ``dataset.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import numpy as np
 
 from flexnet import utils
 from flexnet.backend import default_index_dtype, dtype_name
+from flexnet.data.dataset import Dataset, PyDataset
 from flexnet.data.scaling import Standardizer, StandardScaler
 from flexnet.transfer import as_array, is_array, is_device_array, namespace_of
 
 __all__ = [
+    "Dataset",
+    "PyDataset",
     "StandardScaler",
     "Standardizer",
     "batches",

@@ -6,7 +6,9 @@ through DLPack; a list or dict per input and output) into checked arrays on the
 model's device, once per call, with the
 clear errors flexnet promises: wrong feature counts, mismatched lengths, labels
 outside the classes, NaN or infinity, empty data. :class:`ArrayData` holds the
-result and cuts it into mini-batches.
+result and cuts it into mini-batches. Data read a batch at a time (memory-mapped and
+HDF5 arrays, generators, DataLoaders, :class:`flexnet.data.Dataset`) goes to
+:mod:`flexnet.training.streams`, which runs the same checks on every batch.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import array_api_compat.numpy as host_xp
 import numpy as np
 
 from flexnet import data
-from flexnet.backend import dtype_name
+from flexnet.backend import Backend, dtype_name
+from flexnet.training import streams
+from flexnet.training.source import Source
 from flexnet.transfer import as_array, is_array, is_device_array, like, namespace_of
 
 __all__ = ["ArrayData", "DataAdapter", "DEFAULT_BATCH_SIZE", "Shard"]
@@ -28,7 +32,7 @@ DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass
-class ArrayData:
+class ArrayData(Source):
     """Inputs, targets and sample weights on the model's device, checked.
 
     Attributes:
@@ -51,6 +55,10 @@ class ArrayData:
 
     def num_batches(self, batch_size: int) -> int:
         return data.num_batches(self.n, batch_size)
+
+    def order(self, rng):
+        """A permutation of the samples on the device."""
+        return rng.permutation(self.n)
 
     def batches(self, batch_size: int, order=None):
         """Yield ``(Xs, Ys, W)`` per mini-batch; ``order`` is a device permutation or None."""
@@ -100,6 +108,8 @@ class Shard:
     size: int
     counts: list
     strided: bool
+
+    streamed = False  # arrays in memory (a stream's share is a data_parallel.StreamShard)
 
     @property
     def n(self) -> int:
@@ -153,10 +163,26 @@ class DataAdapter:
     Args:
         model: the model (its backend, dtype, input and output names and shapes; it
             is built from the first inputs if it allows that).
+        backend: where the arrays go and are checked; the model's by default. A stream's
+            batches on the host are checked there, before they are copied (:meth:`on_host`).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, backend: Backend | None = None):
         self.model = model
+        self._backend = backend
+        self._host = None
+
+    @property
+    def backend(self) -> Backend:
+        """Where the arrays go and are checked."""
+        return self._backend or self.model.backend
+
+    def on_host(self) -> DataAdapter:
+        """The same conversion and checks on NumPy arrays on the host (one batch before it is
+        copied to the device: the checks then read nothing back from the device)."""
+        if self._host is None:
+            self._host = DataAdapter(self.model, Backend.resolve("numpy"))
+        return self._host
 
     # -- conversion -----------------------------------------------------------------
     def to_backend(self, a, what: str, dtype: str | None):
@@ -165,7 +191,7 @@ class DataAdapter:
         (see :class:`ArrayData`). A value too large for ``dtype`` becomes infinite without a
         warning: :meth:`check_finite` then says that it overflows."""
         with np.errstate(over="ignore"):
-            return self.model.backend.adopt(a, what, dtype)
+            return self.backend.adopt(a, what, dtype)
 
     def check_finite(self, X, what: str, source=None) -> None:
         """Raise ValueError if a float array holds NaN or infinity.
@@ -173,7 +199,7 @@ class DataAdapter:
         ``source`` is the data ``X`` was cast from: when it is finite, the message says
         that its values overflow ``X``'s dtype.
         """
-        xp = self.model.backend.xp
+        xp = self.backend.xp
         if not xp.isdtype(X.dtype, "real floating"):
             return
         # NaN and ±inf survive a sum, so a finite sum proves every entry finite in one
@@ -266,7 +292,7 @@ class DataAdapter:
     def _target(self, y, n: int, loss, output_shape, what: str):
         if y is None:
             raise ValueError(f"{what} is required for training and evaluation, got None")
-        b, dtype = self.model.backend, self.model.dtype
+        b, dtype = self.backend, self.model.dtype
 
         def prepare(xp, Y):
             try:
@@ -298,7 +324,7 @@ class DataAdapter:
         if tuple(W.shape) != (n,):
             raise ValueError(f"{what} must have shape ({n},), one weight per sample, got "
                              f"{tuple(W.shape)}")
-        xp = self.model.backend.xp
+        xp = self.backend.xp
         if not bool(xp.all(xp.isfinite(W))) or bool(xp.any(W < 0)):
             raise ValueError(f"{what} must be finite and non-negative")
         return W
@@ -309,7 +335,7 @@ class DataAdapter:
         if class_weight is None:
             return W
         classes = max(2, math.prod(self.model.output_shapes[0][1:]))  # one unit: classes 0 and 1
-        C = heads[0].loss.class_sample_weights(self.model.backend.xp, Ys[0], class_weight,
+        C = heads[0].loss.class_sample_weights(self.backend.xp, Ys[0], class_weight,
                                                self.model.dtype, classes)
         return C if W is None else W * C
 
@@ -326,9 +352,17 @@ class DataAdapter:
             W = self.weights(sample_weight, class_weight, Ys, heads, n)
         return ArrayData(Xs, Ys, W)
 
-    def training(self, x, y, heads, sample_weight, class_weight, validation_split, validation_data):
+    def training(self, x, y, heads, sample_weight, class_weight, validation_split, validation_data,
+                 steps_per_epoch=None, validation_steps=None, batch_size=None, epochs: int = 1):
         """``(train, validation or None)`` for ``fit``: Keras's ``validation_split`` takes the
-        last fraction of the samples, before any shuffling."""
+        last fraction of the samples, before any shuffling. Data read a batch at a time
+        (memory-mapped or HDF5 arrays, generators, DataLoaders, Datasets) is a stream
+        (:func:`flexnet.training.streams.training`; ``batch_size`` as given, None unless the
+        user chose one; ``epochs``: how many will read the data)."""
+        if streams.any_streamed(x, y, sample_weight, validation_data):
+            return streams.training(self, x, y, heads, sample_weight, class_weight, validation_split,
+                                    validation_data, steps_per_epoch, validation_steps, batch_size, epochs)
+        streams.arrays_only(steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
         sample_weight = as_array(sample_weight, "sample_weight")
         if validation_data is None and validation_split:
             (x, y, *weights), validation_data = data.split_validation(
@@ -337,17 +371,30 @@ class DataAdapter:
         train = self.arrays(x, y, heads, sample_weight, class_weight)
         if validation_data is None:
             return train, None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError(
-                "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)"
-            )
-        weights = validation_data[2] if len(validation_data) == 3 else None
-        return train, self.arrays(*validation_data[:2], heads, weights, suffix="_val")
+        x_val, y_val, weights = streams.validation_parts(validation_data)
+        return train, self.arrays(x_val, y_val, heads, weights, suffix="_val")
+
+    def evaluation(self, x, y, heads, sample_weight=None, steps=None, batch_size=None) -> Source:
+        """The data of an ``evaluate`` call: arrays on the device, or a stream."""
+        stream = streams.stream_for(self, x, y, sample_weight, heads=heads, steps=steps,
+                                    batch_size=batch_size)
+        if stream is not None:
+            return stream
+        streams.arrays_only(steps=steps)
+        return self.arrays(x, y, heads, sample_weight)
 
     def prediction(self, x) -> ArrayData:
-        """The inputs of a ``predict`` call, on the device."""
+        """The inputs of one batch (``model(x)``, ``predict_on_batch``), on the device."""
         Xs, template = self.inputs(x)
         return ArrayData(Xs, [], None, template)
+
+    def inference(self, x, steps=None, batch_size=None) -> Source:
+        """The inputs of a ``predict`` call: arrays on the device, or a stream."""
+        stream = streams.stream_for(self, x, steps=steps, batch_size=batch_size)
+        if stream is not None:
+            return stream
+        streams.arrays_only(steps=steps)
+        return self.prediction(x)
 
     def outputs(self, outputs: list, template=None):
         """Join per-batch outputs into new arrays (never views of the inputs), one array per

@@ -17,6 +17,10 @@ with a :class:`~flexnet.distributed.DistributedOptimizer` on more than one rank:
   averaged (BatchNormalization's moving statistics); so every rank logs the same values;
 * ``evaluate`` and ``predict`` work on contiguous blocks of the data (``predict``
   gathers the blocks' outputs on every rank);
+* data read a batch at a time (a memory-mapped or HDF5 file, a :class:`flexnet.data.Dataset`)
+  is shared out the same way, each rank reading only its own rows or batches
+  (:class:`StreamShard`); a generator or DataLoader cannot be shared out by position, so
+  each rank passes its own (``shard=False``);
 * an exception on one rank ends every rank (the others would wait for it for ever).
 """
 
@@ -31,7 +35,7 @@ from flexnet.distributed import DataParallelError, DistributedOptimizer
 from flexnet.training.data_adapter import Shard
 from flexnet.transfer import to_numpy
 
-__all__ = ["LOCAL", "DataParallel", "Local", "distribution_for"]
+__all__ = ["LOCAL", "DataParallel", "Local", "StreamShard", "distribution_for"]
 
 
 class Local:
@@ -51,8 +55,9 @@ class Local:
 
     def run_epoch(self, runner, train, batch_size: int, shuffle: bool, cbs) -> tuple[list, int]:
         """Train one epoch; returns the loss totals and the number of samples they cover."""
-        order = runner.model.rng.permutation(train.n) if shuffle else None
-        return runner.run_epoch(train, batch_size, order, cbs), train.n
+        order = train.order(runner.model.rng) if shuffle else None
+        totals = runner.run_epoch(train, batch_size, order, cbs)
+        return totals, train.n  # after the epoch: a stream counts its samples as it reads them
 
     def combine(self, totals, n: int, loss, metrics) -> tuple[list, int]:
         """The evaluation's loss totals and samples, all ranks together (metrics combined in place)."""
@@ -135,6 +140,8 @@ class DataParallel(Local):
 
     # -- data ------------------------------------------------------------------------------
     def data(self, data, shard: bool, purpose: str):
+        if data.streamed:
+            return self._stream(data, shard, purpose)
         if shard:
             self._same_data(data, purpose)
         if purpose != "train":
@@ -144,6 +151,29 @@ class DataParallel(Local):
         else:
             counts = self.comm.allgather_object(data.n)
         return Shard(data, self.rank, self.size, counts, strided=shard)
+
+    def _stream(self, stream, shard: bool, purpose: str):
+        """A stream's part: with ``shard``, this rank's positions of each epoch's order (``fit``) or
+        its contiguous block (``evaluate``, ``predict``), read by this rank alone."""
+        if shard:
+            if not hasattr(stream, "shard"):
+                raise DataParallelError(
+                    f"{purpose} with shard=True shares one data set out over the ranks by position, which "
+                    f"{stream.what} cannot do (each rank would read every batch): pass shard=False and give "
+                    "each rank its own part (a generator over its own files, a DataLoader with torch's "
+                    "DistributedSampler)")
+            mine = (type(stream).__name__, stream.n if stream.n is not None else None,
+                    getattr(stream, "length", None))
+            every = self.comm.allgather_object(mine)
+            if any(theirs != every[0] for theirs in every):
+                raise DataParallelError(
+                    f"{purpose} with shard=True shares one data set out over the ranks, but the ranks hold "
+                    f"different ones ({', '.join(f'rank {r}: {t}' for r, t in enumerate(every))}); pass the "
+                    "same data on every rank, or shard=False when each rank passes its own part")
+            if purpose != "train":
+                return stream.block(self.rank, self.size)
+            stream.shard(self.rank, self.size)
+        return stream if purpose != "train" else StreamShard(stream, self.comm, strided=shard)
 
     def _same_data(self, data, purpose: str) -> None:
         """``shard=True`` shares out one data set: every rank must hold the same one (its size,
@@ -211,6 +241,12 @@ class DataParallel(Local):
         or this rank's own permutation of its samples (None: as stored)."""
         model = self.model
         backend = model.backend
+        if train.streamed:  # rank 0's order of the rows or batches (strided), or this rank's own
+            if not shuffle:
+                return None
+            if not train.strided:
+                return train.data.order(model.rng)
+            return self.comm.broadcast_object(train.data.order(model.rng) if self.primary else None)
         if not train.strided:
             return model.rng.permutation(train.data.n) if shuffle else None
         index = backend.dtype(backend.index_dtype)
@@ -226,7 +262,7 @@ class DataParallel(Local):
         step, loss = runner.step, runner.loss
         optimizer, xp = step.optimizer, self.model.backend.xp
         buffers = _Buffers(step.layers)
-        totals = None
+        totals, n = None, 0
         try:
             for index, (Xs, Ys, W, share) in enumerate(train.steps(batch_size, self._order(train, shuffle))):
                 cbs.on_train_batch_begin(index)
@@ -236,10 +272,11 @@ class DataParallel(Local):
                 else:
                     L, Ls = step(Xs, Ys, W)
                     totals = loss.accumulate(totals, L, Ls, Xs[0].shape[0])
+                    n += Xs[0].shape[0]
                 cbs.on_train_batch_end(index)
         finally:
             optimizer.share = None
-        return self._combine(totals, train.counts[self.rank], loss, runner.metrics, buffers)
+        return self._combine(totals, n, loss, runner.metrics, buffers)
 
 
     def combine(self, totals, n: int, loss, metrics) -> tuple[list, int]:
@@ -312,6 +349,59 @@ class DataParallel(Local):
             sys.stderr.flush()
             self.comm.abort(1)
             raise
+
+
+class StreamShard:
+    """One rank's part of a stream (data read a batch at a time) in a data-parallel ``fit``.
+
+    The ranks' streams may make batches of different sizes and, read by their own ranks, not
+    know how many they will make: at each step the ranks exchange their batch sizes (one
+    small allgather), which gives each rank its share of the step's samples; a rank whose
+    stream has run out takes empty steps until every rank's has, so that all run the same
+    steps. With ``strided`` (``fit(shard=True)``) the stream reads positions
+    ``rank, rank + size, ...`` of rank 0's order, so that ``size`` ranks at batch size ``b``
+    train as one process at ``size·b`` on a file's rows.
+
+    Args:
+        data: this rank's stream (already sharded when ``strided``).
+        comm: the ranks' communicator.
+        strided: whether ``data`` reads this rank's positions of one data set shared out.
+    """
+
+    streamed = True
+
+    def __init__(self, data, comm, strided: bool):
+        self.data, self.comm, self.strided = data, comm, strided
+        self.rank, self.size = comm.rank, comm.size
+        self._steps = {}
+
+    @property
+    def n(self) -> int | None:
+        """The samples of an epoch on this rank (after its first epoch)."""
+        return self.data.n
+
+    def num_batches(self, batch_size: int) -> int | None:
+        """Steps per epoch, the most any rank's stream makes (a collective: every rank asks at the
+        same point of ``fit``); None when a rank's is not known before it is read."""
+        if batch_size not in self._steps:
+            counts = self.comm.allgather_object(self.data.num_batches(batch_size))
+            self._steps[batch_size] = None if None in counts else max(counts)
+        return self._steps[batch_size]
+
+    def steps(self, batch_size: int, order):
+        """Yield ``(Xs, Ys, W, share)`` per step, as :meth:`Shard.steps` does (``order``: the
+        epoch's order of the stream's rows or batches, or None)."""
+        batches = iter(self.data.batches(batch_size, order))
+        try:
+            while True:
+                batch = next(batches, None)
+                b = 0 if batch is None else batch[0][0].shape[0]
+                total = sum(self.comm.allgather_object(b))
+                if total == 0:
+                    return
+                yield (None, None, None, 0.0) if batch is None else (*batch, b / total)
+        finally:
+            self.data.close()
 
 
 class _Buffers:

@@ -19,6 +19,10 @@ over a chunk of batches, so one call trains many steps:
 A chunk is one step when a callback needs each batch as it happens (the progress bar
 does not: it advances after the chunk). The last, shorter batch of an epoch is a
 chunk of its own shape. Each shape is compiled once per model.
+
+Data read a batch at a time (a stream: memory-mapped files, generators, Datasets) has
+no arrays to gather from inside a program: each of its batches is one compiled step
+(the same program, a chunk of one), while the stream prepares the next.
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ class JaxRunner(Runner):
     def run_epoch(self, train, batch_size: int, order, cbs) -> list:
         """The epoch in compiled chunks of steps (one step a chunk when a callback needs each
         batch as it happens), then the last, shorter batch."""
+        if train.streamed:
+            return self._run_streamed(train, batch_size, order, cbs)
         backend, n = self.model.backend, train.n
         if order is None:
             order = backend.xp.arange(n, dtype=backend.dtype(backend.index_dtype))
@@ -135,6 +141,19 @@ class JaxRunner(Runner):
             for j in range(index, index + k):
                 cbs.on_train_batch_end(j)
             index += k
+        return totals
+
+    def _run_streamed(self, train, batch_size: int, order, cbs) -> list:
+        """A stream's epoch: one compiled step per batch, as it comes."""
+        backend = self.model.backend
+        totals = None
+        for index, (Xs, Ys, W) in enumerate(train.batches(batch_size, order)):
+            cbs.on_train_batch_begin(index)
+            b = Xs[0].shape[0]
+            rows = backend.xp.arange(b, dtype=backend.dtype(backend.index_dtype))
+            part = self.train_steps((Xs, Ys, W), rows, 0, 1, b)
+            totals = part if totals is None else [t + p for t, p in zip(totals, part)]
+            cbs.on_train_batch_end(index)
         return totals
 
     def _train_chunk(self, state, data, order, start, hyper, *, k: int, b: int):

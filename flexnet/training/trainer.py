@@ -16,10 +16,11 @@ import functools
 from flexnet import callbacks as callbacks_module
 from flexnet import data
 from flexnet.training.compile_utils import CompiledLoss, CompiledMetrics, CompileSpec
-from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, ArrayData, DataAdapter
+from flexnet.training.data_adapter import DEFAULT_BATCH_SIZE, DataAdapter
 from flexnet.training.data_parallel import LOCAL, distribution_for
 from flexnet.training.one_batch import OneBatch
 from flexnet.training.runner import runner_for, step_for
+from flexnet.training.source import Source
 
 __all__ = ["Trainer"]
 
@@ -136,7 +137,7 @@ class Trainer(OneBatch):
             raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before {what}")
 
     # -- loops -------------------------------------------------------------------------------
-    def _run_epoch(self, train: ArrayData, batch_size: int, shuffle: bool, cbs) -> dict:
+    def _run_epoch(self, train: Source, batch_size: int, shuffle: bool, cbs) -> dict:
         loss, metrics, _ = self.setup()
         metrics.reset()
         totals, n = self.distribution.run_epoch(self._runner, train, batch_size, shuffle, cbs)
@@ -146,7 +147,7 @@ class Trainer(OneBatch):
             logs["learning_rate"] = optimizer.learning_rate
         return logs
 
-    def _evaluate(self, batches: ArrayData, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
+    def _evaluate(self, batches: Source, batch_size: int, prefix: str = "", verbose: int = 0) -> dict:
         loss, metrics, step = self.setup()
         metrics.reset()
         totals = None
@@ -174,6 +175,7 @@ class Trainer(OneBatch):
         sample_weight=None,
         initial_epoch: int = 0,
         shard: bool = True,
+        steps_per_epoch: int | None = None, validation_steps: int | None = None,
     ):
         """Train for ``epochs`` passes over ``(x, y)`` in mini-batches.
 
@@ -182,6 +184,7 @@ class Trainer(OneBatch):
                 already on the model's backend, or any other library's arrays on the
                 model's device (a PyTorch tensor, a JAX array: shared through DLPack, not
                 copied); a list or a dict keyed by input name for several inputs.
+                Read a batch at a time: memory-mapped and HDF5 arrays, a Dataset, a generator, a DataLoader.
             y: targets (shape of the output, or ``(n,)`` class labels for sparse losses);
                 a list or a dict keyed by output name for several outputs.
             batch_size: samples per step (default 32).
@@ -190,9 +193,9 @@ class Trainer(OneBatch):
                 ``"auto"`` (the default) is 1, as in Keras 3.
             callbacks: a list of :class:`~flexnet.callbacks.Callback` (or one).
             validation_split: fraction of the data, taken from the end, held out for validation.
-            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``;
-                overrides ``validation_split``.
-            shuffle: reshuffle the training samples every epoch (on the device).
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``,
+                or data that makes its own batches as ``x`` can; overrides ``validation_split``.
+            shuffle: reshuffle the training samples (a Dataset's batches) every epoch.
             class_weight: ``{class_index: weight}``; each sample's loss is multiplied by its
                 class's weight (classes not listed weigh 1). For one-hot targets the class
                 is the argmax, for a single sigmoid output it is ``y > 0.5``. With several
@@ -202,6 +205,8 @@ class Trainer(OneBatch):
                 ``Σ w_i ℓ_i / n`` (Keras's rule) and ``weighted_metrics`` are weighted means.
             initial_epoch: epoch to start from (to resume a run).
             shard: with several ranks (docs/distributed.md), True when all pass the same data, else False.
+            steps_per_epoch, validation_steps: batches per epoch of data that makes them, read on
+                from the last epoch's; None: a whole pass (a generator serves a single epoch).
 
         Returns:
             a :class:`~flexnet.callbacks.History` whose ``.history`` maps ``loss``, each
@@ -209,13 +214,14 @@ class Trainer(OneBatch):
             the optimizer follows a schedule).
         """
         self._require_compiled("fit()")
-        batch_size = _batch_size(batch_size)
+        batch_size, given_batch_size = _batch_size(batch_size), batch_size
         epochs, initial_epoch = data.check_count(epochs, "epochs"), data.check_count(initial_epoch,
                                                                                     "initial_epoch")
         verbose = callbacks_module.check_verbose(verbose)
         callbacks = callbacks_module.as_callback_list(callbacks)
         train, val = self.adapter.training(x, y, self._heads, sample_weight, class_weight,
-                                           validation_split, validation_data)
+                                           validation_split, validation_data, steps_per_epoch,
+                                           validation_steps, given_batch_size, epochs - initial_epoch)
         model, dist = self.model, self.distribution
         train, val = dist.start_fit(self, train, val, shard, batch_size=batch_size, epochs=epochs,
                                     shuffle=shuffle, initial_epoch=initial_epoch, class_weight=class_weight)
@@ -241,26 +247,27 @@ class Trainer(OneBatch):
         return history
 
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose: int | str = 0,
-                 sample_weight=None, return_dict: bool = False, shard: bool = True):
+                 sample_weight=None, return_dict: bool = False, shard: bool = True, steps: int | None = None):
         """Loss and metrics on ``(x, y)``, in inference mode.
 
         Args:
-            x, y: inputs and targets, as for :meth:`fit`.
+            x, y: inputs and targets, as for :meth:`fit` (or data that makes its own batches).
             batch_size: samples per forward pass (default 32).
             verbose: 0 silent, 1 (or ``"auto"``) a progress bar and the results, 2 the
                 results only.
             sample_weight: optional ``(n,)`` weights, as for :meth:`fit`.
             return_dict: return ``{"loss": ..., "accuracy": ...}``.
             shard: as for :meth:`fit`; on several ranks the results cover every rank's data.
+            steps: batches read of data that makes them (None: a whole pass).
 
         Returns:
             the loss as a float when there are no metrics (and one output), else
             ``[loss, *per-output losses, *metrics]``; with ``return_dict=True``, a dict.
         """
         self._require_compiled("evaluate()")
-        batch_size = _batch_size(batch_size)
+        batch_size, given_batch_size = _batch_size(batch_size), batch_size
         verbose = self.distribution.verbose(callbacks_module.check_verbose(verbose))
-        data = self.adapter.arrays(x, y, self._heads, sample_weight)
+        data = self.adapter.evaluation(x, y, self._heads, sample_weight, steps, given_batch_size)
         logs = self._evaluate(self.distribution.data(data, shard, "evaluate"), batch_size, verbose=verbose)
         if verbose:
             print(callbacks_module.format_logs(logs))
@@ -282,17 +289,19 @@ class Trainer(OneBatch):
         loss, metrics, _ = self.setup()
         return loss.names() + list(metrics.names)
 
-    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0, shard: bool = True):
+    def predict(self, x, batch_size: int | None = None, verbose: int | str = 0, shard: bool = True,
+                steps: int | None = None):
         """The network's outputs for ``x``, in inference mode.
 
         Args:
             x: inputs, as for :meth:`fit`: NumPy (or a list), arrays of the model's
                 backend, or another library's arrays on its device; a list or dict for
-                several inputs.
+                several inputs; or data that makes its own batches (targets are ignored).
             batch_size: samples per forward pass (default 32).
             verbose: 1 (or ``"auto"``) shows a progress bar over the batches; 0 and 2
                 are silent.
             shard: as for :meth:`fit`; with ``True`` every rank returns the outputs for all of ``x``.
+            steps: batches read of data that makes them (None: a whole pass).
 
         Returns:
             an array of the caller's kind, shape ``(n, *output_shape[1:])`` (a list of
@@ -301,9 +310,9 @@ class Trainer(OneBatch):
             library's arrays (a PyTorch tensor into a NumPy model, a JAX array, ...) an
             array of that library, shared through DLPack.
         """
-        batch_size, dist = _batch_size(batch_size), self.distribution
+        batch_size, given_batch_size, dist = _batch_size(batch_size), batch_size, self.distribution
         verbose = dist.verbose(callbacks_module.check_verbose(verbose))
-        inputs = self.adapter.prediction(x)
+        inputs = self.adapter.inference(x, steps, given_batch_size)
         forward, local = self._forward(), dist.data(inputs, shard, "predict")
         steps = local.num_batches(batch_size)
         outputs = [forward(Xs) for Xs, _, _ in
