@@ -67,10 +67,10 @@ class Adam(Optimizer):
         v *= b2
         v += (1.0 - b2) * (grad * grad)  # v ← β2 v + (1-β2) g²
         new = {"m": m, "v": v}
+        xp = array_api_compat.array_namespace(v)
         if self.amsgrad:
-            xp = array_api_compat.array_namespace(v)
             v = new["v_max"] = xp.maximum(state["v_max"], v)
-        denom = v**0.5
+        denom = xp.sqrt(v)
         denom += k["eps"]
         delta = m * (-self.learning_rate * k["step"])
         delta /= denom
