@@ -151,40 +151,34 @@ class MPICommunicator(Communicator):
         _check_op(op)
         if self.size == 1:
             return x
-        with self._waiting(f"allreduce({op!r})", x):
-            path = self._device_path(x)
-            if path == "nccl":
-                return self._nccl.allreduce(x, op)
-            if path == "mpi":
-                self._synchronize(x)
-                self.comm.Allreduce(MPI.IN_PLACE, x, op=_MPI_OPS[op])
-                return x
-            view = host_view(x)
-            if view is not None:
-                self.comm.Allreduce(MPI.IN_PLACE, view, op=_MPI_OPS[op])
-                return x
-            host = np.ascontiguousarray(to_numpy(x))
-            self.comm.Allreduce(MPI.IN_PLACE, host, op=_MPI_OPS[op])
-            return _put_back(host, x)
+        return self._in_place(x, f"allreduce({op!r})", lambda: self._nccl.allreduce(x, op),
+                              lambda buffer: self.comm.Allreduce(MPI.IN_PLACE, buffer, op=_MPI_OPS[op]))
 
     def broadcast(self, x, root: int = 0):
         _check_root(root, self.size)
         if self.size == 1:
             return x
-        with self._waiting(f"broadcast from rank {root}", x):
+        return self._in_place(x, f"broadcast from rank {root}", lambda: self._nccl.broadcast(x, root),
+                              lambda buffer: self.comm.Bcast(buffer, root=root))
+
+    def _in_place(self, x, what: str, nccl, mpi):
+        """One collective operation on ``x`` in place, by the cheapest path its array allows:
+        ``nccl()`` for CuPy with NCCL, ``mpi(buffer)`` on device memory (CUDA-aware MPI), on
+        a host view of ``x``'s memory, or on a host copy put back into ``x``'s kind."""
+        with self._waiting(what, x):
             path = self._device_path(x)
             if path == "nccl":
-                return self._nccl.broadcast(x, root)
+                return nccl()
             if path == "mpi":
                 self._synchronize(x)
-                self.comm.Bcast(x, root=root)
+                mpi(x)
                 return x
             view = host_view(x)
             if view is not None:
-                self.comm.Bcast(view, root=root)
+                mpi(view)
                 return x
             host = np.ascontiguousarray(to_numpy(x))
-            self.comm.Bcast(host, root=root)
+            mpi(host)
             return _put_back(host, x)
 
     def allgather(self, x) -> list:
