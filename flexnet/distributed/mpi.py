@@ -37,6 +37,9 @@ _MPI_OPS = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
 GPU_TRANSPORTS = ("auto", "nccl", "mpi", "host")
 
 
+#: Seconds a failing rank waits after flushing its output, before MPI_Abort.
+_ABORT_GRACE_S = 0.5
+
 def _put_back(host: np.ndarray, x):
     """``host``'s values as the result for ``x``: written into ``x`` where arrays can change,
     else a new array of ``x``'s library, device and dtype."""
@@ -221,5 +224,8 @@ class MPICommunicator(Communicator):
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        # MPICH's launcher tears the job down on MPI_Abort without forwarding what the ranks
+        # wrote just before: on a busy machine the error message was lost now and then
+        time.sleep(_ABORT_GRACE_S)
         self.comm.Abort(code)
         os._exit(code)  # some MPIs return from MPI_Abort and end the processes a moment later
