@@ -218,7 +218,12 @@ class Metric(ABC):
         arrays = [xp.zeros((0,) if shape is None else shape, dtype=like.dtype, device=device)
                   if getattr(self, key) is None
                   else getattr(self, key) for key, shape in zip(keys, shapes)]
-        return arrays, [getattr(self, "_count", 0), *(int(getattr(self, k) is not None) for k in keys)]
+        return arrays, self.sum_counts()
+
+    def sum_counts(self) -> list[int]:
+        """The integer part of :meth:`sums`: the unweighted sample count, then 1 for each sum
+        that has seen an update (0 where it is still None)."""
+        return [getattr(self, "_count", 0), *(int(getattr(self, k) is not None) for k in self._sum_shapes())]
 
     def set_sums(self, arrays: list, ints: list[int]) -> None:
         """Take sums in the layout of :meth:`sums` (``ints`` added up: a sum is kept where

@@ -290,7 +290,7 @@ class DataParallel(Local):
         like = xp.zeros((), dtype=backend.dtype(self.model.dtype), device=backend.device)
         if totals is None:
             totals = [like] * (1 + len(loss.heads) * loss.multi)
-        mine = [n, *([m.sum_shapes(), m.sums(like)[1]] for m in metrics.metrics)]
+        mine = [n, *([m.sum_shapes(), m.sum_counts()] for m in metrics.metrics)]
         every = self.comm.allgather_object(mine)  # shapes first: a rank may not have seen a sample
         groups = [list(totals)]
         for k, metric in enumerate(metrics.metrics, start=1):
